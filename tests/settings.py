@@ -10,6 +10,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kyoka"
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="kyoka-media-"))
+os.environ.setdefault("STATIC_ROOT", tempfile.mkdtemp(prefix="kyoka-static-"))
 os.environ.setdefault("KYOKA_SIGNING_KEY_DIR", tempfile.mkdtemp(prefix="kyoka-keys-"))
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("EMAIL_URL", "consolemail://")

@@ -1,0 +1,117 @@
+"""The Django admin: raw data for staff. State changes go through the services (as admin actions)."""
+
+from django.contrib import admin, messages
+
+from registry import models
+from registry.exceptions import KyokaError
+from registry.services.actors import Actor
+from registry.services.api_keys import api_key_suspend
+from registry.services.grants import grant_revoke
+from registry.services.organizations import organization_verify
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.Membership
+    extra = 0
+    readonly_fields = ("user", "role", "created_at")
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "kind", "verified_at", "suspended_at", "created_at")
+    list_filter = ("kind", ("verified_at", admin.EmptyFieldListFilter))
+    search_fields = ("name", "slug", "legal_name")
+    readonly_fields = ("verified_at", "verified_by", "suspended_at", "created_at")
+    inlines = [MembershipInline]
+    actions = ["verify"]
+
+    @admin.action(description="Verify selected organisations")
+    def verify(self, request, queryset):
+        for organization in queryset:
+            try:
+                organization_verify(actor=Actor.for_user(request.user), organization=organization)
+            except KyokaError as exc:
+                self.message_user(request, f"{organization}: {exc.message}", messages.ERROR)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ContentFileInline(admin.TabularInline):
+    model = models.ContentFile
+    extra = 0
+    fields = ("sha256", "media_type", "size", "width", "height", "original_name")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(models.Work)
+class WorkAdmin(ReadOnlyAdmin):
+    list_display = ("title", "external_ref", "owner", "kind", "status", "created_at")
+    list_filter = ("kind", "status")
+    search_fields = ("title", "external_ref")
+    list_select_related = ("owner",)
+    inlines = [ContentFileInline]
+
+
+@admin.register(models.Grant)
+class GrantAdmin(ReadOnlyAdmin):
+    list_display = ("id", "grantor", "scope", "work", "licensee", "purposes", "valid_from", "valid_until", "revoked_at")
+    list_filter = ("scope", ("revoked_at", admin.EmptyFieldListFilter))
+    list_select_related = ("grantor", "work", "licensee")
+    actions = ["revoke"]
+
+    @admin.action(description="Revoke selected grants")
+    def revoke(self, request, queryset):
+        for grant in queryset:
+            try:
+                grant_revoke(actor=Actor.for_user(request.user), grant=grant, reason="Revoked by an administrator")
+            except KyokaError as exc:
+                self.message_user(request, f"{grant}: {exc.message}", messages.ERROR)
+
+
+@admin.register(models.ApiKey)
+class ApiKeyAdmin(ReadOnlyAdmin):
+    list_display = ("prefix", "name", "organization", "scopes", "last_used_at", "revoked_at", "suspended_at")
+    actions = ["suspend"]
+
+    @admin.action(description="Suspend selected keys")
+    def suspend(self, request, queryset):
+        for api_key in queryset:
+            try:
+                api_key_suspend(actor=Actor.for_user(request.user), api_key=api_key, reason="admin")
+            except KyokaError as exc:
+                self.message_user(request, f"{api_key}: {exc.message}", messages.ERROR)
+
+
+@admin.register(models.AuditEvent)
+class AuditEventAdmin(ReadOnlyAdmin):
+    list_display = ("seq", "created_at", "actor", "organization", "action", "object_type", "object_id")
+    list_filter = ("action",)
+    search_fields = ("object_id", "organization", "actor")
+
+
+for model in (
+    models.ContentFile, models.PerceptualHash, models.WorkURL, models.WorkIdentifier, models.Check,
+    models.WorkAccess, models.PermissionRequest, models.BulkUpload, models.BulkUploadError, models.Dispute,
+    models.DisputeEvent, models.EvidenceFile, models.Membership,
+):
+    admin.site.register(model, ReadOnlyAdmin)

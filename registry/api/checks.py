@@ -1,0 +1,205 @@
+"""The check API: AI developers ask before they ingest, and keep signed receipts."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+
+from django.conf import settings
+from django.http import HttpResponse
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry.api.authentication import KeyUser
+from registry.api.permissions import acting_organization
+from registry.exceptions import NotFound, ValidationFailed
+from registry.matching.fingerprints import FileRejected, fingerprint_file
+from registry.models import Check
+from registry.purposes import purpose_tree
+from registry.receipts import InvalidReceipt, public_jwks, verify_receipt
+from registry.selectors.decisions import Item
+from registry.services.checks import (
+    CheckOutcome,
+    check_body,
+    check_perform,
+    parse_check_request,
+    parse_items,
+)
+
+MAX_FILES_PER_CHECK = 100
+MAX_FILE_BYTES = 50 * 1024 * 1024
+RECEIPT_HEADER = "Receipt-Signature"
+
+CHECK_EXAMPLE = {
+    "purpose": "train-genai", "territory": "US", "context": "commercial",
+    "items": [
+        {"ref": "row-17", "sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
+        {"url": "https://example.com/cel/0042.png"},
+        {"phash": "c3a1f0e07c3c1e0f", "max_distance": 6},
+        {"identifier": "isbn:978-4-04-102622-9"},
+    ],
+}
+
+
+def _receipt_response(outcome_body: bytes, signature: str, check_id: str) -> HttpResponse:
+    response = HttpResponse(outcome_body, content_type="application/json")
+    response[RECEIPT_HEADER] = signature
+    response["Location"] = f"/api/v1/checks/{check_id}"
+    return response
+
+
+def _render(outcome: CheckOutcome) -> HttpResponse:
+    return _receipt_response(outcome.body, outcome.signature, str(outcome.check.pk))
+
+
+def _caller(request: Request):
+    if isinstance(request.user, KeyUser):
+        return {"api_key": request.user.api_key}
+    return {"user": request.user}
+
+
+class CheckView(APIView):
+    @extend_schema(
+        operation_id="checks_create",
+        summary="Check content before ingesting it",
+        description=(
+            "Up to 10,000 items, each with exactly one of sha256, phash (with optional max_distance ≤ 12), "
+            "url or identifier (`scheme:value`). Results come in item order. Nothing found answers "
+            "`unregistered` with `permitted: false`. The `Receipt-Signature` header is a detached JWS "
+            "(EdDSA) over the exact response body; keys at /.well-known/jwks.json."
+        ),
+        request=inline_serializer("CheckRequest", {
+            "purpose": serializers.CharField(), "territory": serializers.CharField(required=False),
+            "context": serializers.CharField(required=False), "items": serializers.ListField(child=serializers.DictField()),
+        }),
+        responses={200: inline_serializer("CheckResponse", {
+            "check_id": serializers.UUIDField(), "checked_at": serializers.DateTimeField(),
+            "purpose": serializers.CharField(), "registry": serializers.CharField(),
+            "summary": serializers.DictField(child=serializers.IntegerField()),
+            "results": serializers.ListField(child=serializers.DictField()),
+        })},
+        examples=[OpenApiExample("Mixed items", value=CHECK_EXAMPLE, request_only=True)],
+    )
+    def post(self, request: Request) -> HttpResponse:
+        requester = acting_organization(request, scope="checks")
+        data = request.data
+        if not isinstance(data, dict):
+            raise ValidationFailed("The body must be a JSON object.")
+        terms = parse_check_request(
+            requester=requester, purpose=data.get("purpose"), territory=data.get("territory"),
+            context=data.get("context"),
+        )
+        items = parse_items(data.get("items"))
+        return _render(check_perform(request=terms, items=items, **_caller(request)))
+
+
+class CheckFilesView(APIView):
+    @extend_schema(
+        operation_id="checks_files",
+        summary="Check files: the server hashes them with the same pipeline as registration",
+        request={"multipart/form-data": inline_serializer("CheckFilesRequest", {
+            "files": serializers.ListField(child=serializers.FileField()), "purpose": serializers.CharField(),
+            "territory": serializers.CharField(required=False), "context": serializers.CharField(required=False),
+        })},
+        responses={200: None},
+    )
+    def post(self, request: Request) -> HttpResponse:
+        requester = acting_organization(request, scope="checks")
+        terms = parse_check_request(
+            requester=requester, purpose=request.data.get("purpose"), territory=request.data.get("territory") or None,
+            context=request.data.get("context") or None,
+        )
+        files = request.FILES.getlist("files")
+        if not files:
+            raise ValidationFailed("Send one or more files as 'files'.", fields={"files": ["Required."]})
+        if len(files) > MAX_FILES_PER_CHECK:
+            raise ValidationFailed(f"At most {MAX_FILES_PER_CHECK} files per check.", fields={"files": ["Too many."]})
+        items = []
+        for index, upload in enumerate(files):
+            item = Item(index=index, ref=upload.name)
+            try:
+                fingerprint = fingerprint_file(upload, filename=upload.name, max_bytes=MAX_FILE_BYTES)
+            except FileRejected as exc:
+                item.error = str(exc)
+            else:
+                item.sha256, item.phash = fingerprint.sha256, fingerprint.phash
+            items.append(item)
+        return _render(check_perform(request=terms, items=items, **_caller(request)))
+
+
+class CheckDetailView(APIView):
+    @extend_schema(operation_id="checks_retrieve", summary="The same receipt again: identical bytes and signature",
+                   responses={200: None})
+    def get(self, request: Request, check_id: str) -> HttpResponse:
+        organization = acting_organization(request, scope="checks")
+        check = Check.objects.filter(pk=check_id, organization=organization).first()
+        if check is None:
+            raise NotFound("No such check for your organisation.")
+        return _receipt_response(check_body(check), check.signature, str(check.pk))
+
+
+class ReceiptVerifyView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(
+        operation_id="receipts_verify",
+        summary="Verify a receipt: a response body and its Receipt-Signature",
+        request=inline_serializer("ReceiptVerifyRequest", {
+            "body": serializers.CharField(required=False, help_text="the body as text (UTF-8)"),
+            "body_base64": serializers.CharField(required=False, help_text="or its exact bytes, base64"),
+            "signature": serializers.CharField(),
+        }),
+        responses={200: inline_serializer("ReceiptVerifyResponse", {
+            "valid": serializers.BooleanField(), "kid": serializers.CharField(required=False),
+            "check_id": serializers.CharField(required=False), "error": serializers.CharField(required=False),
+        })},
+    )
+    def post(self, request: Request) -> Response:
+        data = request.data if isinstance(request.data, dict) else {}
+        signature = data.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise ValidationFailed("signature is required.", fields={"signature": ["Required."]})
+        if isinstance(data.get("body_base64"), str):
+            try:
+                body = base64.b64decode(data["body_base64"], validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValidationFailed("body_base64 is not valid base64.") from exc
+        elif isinstance(data.get("body"), str):
+            body = data["body"].encode()
+        else:
+            raise ValidationFailed("Send the receipt body as body or body_base64.", fields={"body": ["Required."]})
+        try:
+            kid = verify_receipt(body, signature)
+        except InvalidReceipt as exc:
+            return Response({"valid": False, "error": str(exc)})
+        try:
+            check_id = json.loads(body).get("check_id")
+        except (ValueError, AttributeError):
+            check_id = None
+        return Response({"valid": True, "kid": kid, "check_id": check_id, "registry": settings.KYOKA_REGISTRY_ID})
+
+
+class JwksView(APIView):
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(operation_id="jwks", summary="Public keys that sign receipts (several during rotation)",
+                   responses={200: None})
+    def get(self, request: Request) -> Response:
+        response = Response(public_jwks())
+        response["Cache-Control"] = "public, max-age=300"
+        return response
+
+
+class PurposesView(APIView):
+    permission_classes = [AllowAny]
+
+    @extend_schema(operation_id="purposes", summary="The purpose vocabulary (a tree)", responses={200: None})
+    def get(self, request: Request) -> Response:
+        return Response(purpose_tree())

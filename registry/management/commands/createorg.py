@@ -1,0 +1,36 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+
+from registry.exceptions import KyokaError
+from registry.models import Organization
+from registry.services.actors import Actor
+from registry.services.organizations import organization_create, organization_verify
+
+
+class Command(BaseCommand):
+    help = "Create an organisation with an owner (created if needed); prints the organisation's slug."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--kind", required=True, choices=Organization.Kind.values)
+        parser.add_argument("--name", required=True)
+        parser.add_argument("--owner-email", required=True)
+        parser.add_argument("--slug")
+        parser.add_argument("--verified", action="store_true", help="mark it verified at once")
+
+    def handle(self, *args, kind, name, owner_email, slug, verified, **options):
+        User = get_user_model()
+        owner, created = User.objects.get_or_create(
+            username=owner_email, defaults={"email": owner_email}
+        )
+        if created:
+            owner.set_unusable_password()
+            owner.save()
+            self.stderr.write(f"Created user {owner_email}; set a password with: manage.py changepassword {owner_email}")
+        actor = Actor.for_system("createorg")
+        try:
+            organization = organization_create(actor=actor, name=name, kind=kind, owner=owner, slug=slug)
+            if verified:
+                organization_verify(actor=actor, organization=organization)
+        except KyokaError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(organization.slug)

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from registry.models.organizations import Organization
+from registry.models.works import Work
+
+API_KEY_SCOPES = ("checks", "works:read", "works:write", "grants:write", "uploads", "disputes")
+
+
+class ApiKey(models.Model):
+    """A machine credential. Only the SHA-256 of the secret is stored; the prefix is shown to people."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64, unique=True)
+    scopes = models.JSONField(default=list)
+    # Requests a minute this key may make; null = the default.
+    quota_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    suspended_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name})"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.suspended_at is None
+
+
+class Check(models.Model):
+    """One check call: who asked, for what, the counts, and the exact signed answer."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="checks")
+    api_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="checks")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    purpose = models.CharField(max_length=20)
+    territory = models.CharField(max_length=2, blank=True)
+    context = models.CharField(max_length=20)
+    item_count = models.PositiveIntegerField()
+    permitted_count = models.PositiveIntegerField(default=0)
+    not_permitted_count = models.PositiveIntegerField(default=0)
+    unregistered_count = models.PositiveIntegerField(default=0)
+    disputed_count = models.PositiveIntegerField(default=0)
+    invalid_count = models.PositiveIntegerField(default=0)
+    checked_at = models.DateTimeField(db_index=True)
+    # The response body exactly as signed (zlib-compressed) and its detached JWS.
+    body = models.BinaryField()
+    signature = models.TextField()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "checked_at"])]
+
+
+class WorkAccess(models.Model):
+    """That a check matched a work: what lets a rightsholder see who checked its works."""
+
+    check_record = models.ForeignKey(Check, on_delete=models.CASCADE, related_name="work_accesses")
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="accesses")
+    owner = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    requester = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    purpose = models.CharField(max_length=20)
+    decision = models.CharField(max_length=20)
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "checked_at"]),
+            models.Index(fields=["work", "checked_at"]),
+        ]
+
+
+class PermissionRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        ACCEPTED = "accepted", "Accepted"
+        DECLINED = "declined", "Declined"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requester = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="permission_requests_sent")
+    rightsholder = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="permission_requests_received"
+    )
+    work = models.ForeignKey(Work, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    purposes = models.JSONField()
+    territories = models.JSONField(default=list, blank=True)
+    contexts = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    response = models.TextField(blank=True)
+    grant = models.ForeignKey("registry.Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "accepted", "declined", "withdrawn"]),
+                name="permission_request_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="pending") | Q(decided_at__isnull=False),
+                name="permission_request_decided_has_time",
+            ),
+        ]

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+from django.db import models
+
+from registry.exceptions import KyokaError
+
+
+class AuditImmutable(KyokaError):
+    code = "audit_immutable"
+
+
+class AuditQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs):  # type: ignore[override]
+        raise AuditImmutable("Audit events are append-only.")
+
+    def delete(self):  # type: ignore[override]
+        raise AuditImmutable("Audit events are append-only.")
+
+
+class AuditChainHead(models.Model):
+    """One row: the last sequence number and hash. Locking it serialises appends to the chain."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    seq = models.BigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+
+class AuditEvent(models.Model):
+    """Append-only and hash-chained: each row holds the SHA-256 of its content and the previous hash."""
+
+    seq = models.BigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    actor = models.CharField(max_length=200)  # "user:<id>:<username>", "key:<prefix>", "system"
+    organization = models.CharField(max_length=80, blank=True)  # org slug the event concerns
+    action = models.CharField(max_length=60, db_index=True)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["organization", "seq"])]
+        ordering = ["seq"]
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AuditImmutable("Audit events are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[override]
+        raise AuditImmutable("Audit events are append-only.")

@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from registry.models.organizations import Organization
+from registry.models.works import Work
+
+
+class Dispute(models.Model):
+    class Kind(models.TextChoices):
+        OWNERSHIP = "ownership", "Ownership"
+        GRANT_VALIDITY = "grant_validity", "Grant validity"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        UNDER_REVIEW = "under_review", "Under review"
+        UPHELD = "upheld", "Upheld"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    class Remedy(models.TextChoices):
+        WITHDRAW = "withdraw", "Withdraw the respondent's work"
+        TRANSFER = "transfer", "Transfer the respondent's work to the claimant"
+
+    OPEN_STATUSES = (Status.OPEN, Status.UNDER_REVIEW)
+    DECIDED_STATUSES = (Status.UPHELD, Status.REJECTED)
+    # The only moves a dispute can make; the database enforces the same table with a trigger
+    # (migration 0003), so no code path — admin, shell, a racing reviewer — can skip it.
+    TRANSITIONS = {
+        Status.OPEN: frozenset({Status.UNDER_REVIEW, Status.WITHDRAWN}),
+        Status.UNDER_REVIEW: frozenset({Status.UPHELD, Status.REJECTED, Status.WITHDRAWN}),
+        Status.UPHELD: frozenset(),
+        Status.REJECTED: frozenset(),
+        Status.WITHDRAWN: frozenset(),
+    }
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    claimant = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="disputes_filed")
+    respondent = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="disputes_against")
+    works = models.ManyToManyField(Work, through="DisputeWork", related_name="disputes")
+    statement = models.TextField()
+    # Set for disputes Kyoka opened itself: the conflicting pair, so it opens only once.
+    conflict_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_reason = models.TextField(blank=True)
+    # What an upheld ownership decision did with the respondent's work.
+    remedy = models.CharField(max_length=10, choices=Remedy.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "under_review", "upheld", "rejected", "withdrawn"]),
+                name="dispute_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "under_review"]) | Q(decided_at__isnull=False),
+                name="dispute_closed_has_time",
+            ),
+            models.CheckConstraint(condition=~Q(claimant=models.F("respondent")), name="dispute_two_parties"),
+            models.CheckConstraint(
+                condition=~Q(status__in=["open", "under_review"]) | Q(decided_at__isnull=True),
+                name="dispute_open_not_decided",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=["upheld", "rejected"]) | ~Q(decision_reason=""),
+                name="dispute_decision_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(remedy="")
+                | (Q(status="upheld") & Q(kind="ownership") & ~Q(remedy="")),
+                name="dispute_remedy_only_when_upheld_ownership",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=["ownership", "grant_validity", "other"]),
+                name="dispute_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(remedy__in=["", "withdraw", "transfer"]), name="dispute_remedy_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Dispute {str(self.pk)[:8]} ({self.kind}, {self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+
+class DisputeWork(models.Model):
+    class Side(models.TextChoices):
+        CLAIMANT = "claimant", "Claimant"
+        RESPONDENT = "respondent", "Respondent"
+
+    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="dispute_works")
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="dispute_links")
+    side = models.CharField(max_length=10, choices=Side.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dispute", "work"], name="dispute_work_unique"),
+            models.CheckConstraint(
+                condition=Q(side__in=["claimant", "respondent"]), name="dispute_work_side_valid"
+            ),
+        ]
+
+
+class DisputeEvent(models.Model):
+    class Kind(models.TextChoices):
+        COMMENT = "comment", "Comment"
+        TRANSITION = "transition", "Transition"
+        INFO_REQUESTED = "info_requested", "Information requested"
+        ASSIGNED = "assigned", "Assigned"
+
+    dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    from_status = models.CharField(max_length=20, blank=True)
+    to_status = models.CharField(max_length=20, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["comment", "transition", "info_requested", "assigned"]),
+                name="dispute_event_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="transition") | ~Q(to_status=""),
+                name="dispute_event_transition_has_status",
+            ),
+        ]
+        indexes = [models.Index(fields=["dispute", "created_at"])]
+
+
+class EvidenceFile(models.Model):
+    """A file backing a dispute statement or an organisation's verification request."""
+
+    dispute = models.ForeignKey(Dispute, null=True, blank=True, on_delete=models.CASCADE, related_name="evidence")
+    verification_request = models.ForeignKey(
+        "registry.VerificationRequest",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="evidence",
+    )
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="evidence")
+    file = models.FileField(upload_to="evidence/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(dispute__isnull=True) | Q(verification_request__isnull=True),
+                name="evidence_backs_one_thing",
+            ),
+        ]

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from registry.exceptions import GrantImmutable
+from registry.models.organizations import Organization
+from registry.models.works import Work
+
+
+class GrantQuerySet(models.QuerySet["Grant"]):
+    def in_force(self, *, at: datetime) -> GrantQuerySet:
+        return self.filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at), valid_from__lte=at).filter(
+            Q(valid_until__isnull=True) | Q(valid_until__gt=at)
+        )
+
+
+class Grant(models.Model):
+    """An explicit, prior permission. Never edited: a change is a revocation and a new grant."""
+
+    class Scope(models.TextChoices):
+        WORK = "work", "One work and everything under it"
+        CATALOG = "catalog", "The whole catalog, present and future"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    grantor = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="grants_issued")
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    work = models.ForeignKey(Work, null=True, blank=True, on_delete=models.PROTECT, related_name="grants")
+    # Null: any verified AI developer.
+    licensee = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="grants_received"
+    )
+    purposes = models.JSONField()
+    territories = models.JSONField(default=list, blank=True)  # ISO 3166-1 alpha-2; empty = worldwide
+    contexts = models.JSONField(default=list, blank=True)  # empty = any
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField(null=True, blank=True)
+    attribution = models.TextField(blank=True)
+    licence_url = models.URLField(max_length=2048, blank=True)
+    compensation = models.TextField(blank=True)
+    issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    revocation_reason = models.TextField(blank=True)
+
+    objects = GrantQuerySet.as_manager()
+
+    # The only fields a saved grant may ever change: its revocation.
+    REVOCATION_FIELDS = frozenset({"revoked_at", "revoked_by", "revocation_reason"})
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(scope="work") & Q(work__isnull=False)) | (Q(scope="catalog") & Q(work__isnull=True)),
+                name="grant_scope_matches_work",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_until__isnull=True) | Q(valid_until__gt=models.F("valid_from")),
+                name="grant_validity_in_order",
+            ),
+        ]
+        indexes = [models.Index(fields=["grantor", "scope"]), models.Index(fields=["licensee"])]
+
+    def __str__(self) -> str:
+        return f"Grant {self.id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None or not set(update_fields) <= self.REVOCATION_FIELDS:
+                raise GrantImmutable("A grant is never edited: revoke it and issue a new one.")
+        super().save(*args, **kwargs)
+
+    @property
+    def conditions(self) -> dict[str, str]:
+        return {"attribution": self.attribution, "licence_url": self.licence_url, "compensation": self.compensation}

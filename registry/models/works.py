@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from registry.models.organizations import Organization
+
+# Deepest franchise → series → episode → asset → … chain a catalog may build.
+MAX_WORK_DEPTH = 8
+
+
+class WorkQuerySet(models.QuerySet["Work"]):
+    def active(self) -> WorkQuerySet:
+        return self.filter(status=Work.Status.ACTIVE)
+
+
+class Work(models.Model):
+    class Kind(models.TextChoices):
+        IMAGE = "image", "Image"
+        VIDEO = "video", "Video"
+        AUDIO = "audio", "Audio"
+        TEXT = "text", "Text"
+        CHARACTER = "character", "Character"
+        COLLECTION = "collection", "Collection"
+        OTHER = "other", "Other"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="works")
+    external_ref = models.CharField(max_length=255)
+    title = models.CharField(max_length=500)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.OTHER)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    # The ancestors' ids, root first, as "/<hex>/<hex>/": lets a check find every grant on
+    # a work's ancestors in one query instead of walking the tree.
+    lineage = models.CharField(max_length=(32 + 1) * MAX_WORK_DEPTH + 1, default="/", editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    description = models.TextField(blank=True)
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    creators = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    objects = WorkQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "external_ref"], name="work_external_ref_unique_per_owner"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["image", "video", "audio", "text", "character", "collection", "other"]),
+                name="work_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=(Q(status="active") & Q(withdrawn_at__isnull=True))
+                | (Q(status="withdrawn") & Q(withdrawn_at__isnull=False)),
+                name="work_status_matches_withdrawn_at",
+            ),
+            models.CheckConstraint(condition=~Q(parent=models.F("id")), name="work_not_own_parent"),
+        ]
+        indexes = [models.Index(fields=["owner", "status", "kind"]), models.Index(fields=["lineage"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def ancestor_ids(self) -> list[uuid.UUID]:
+        return [uuid.UUID(part) for part in self.lineage.strip("/").split("/") if part]
+
+
+class ContentFile(models.Model):
+    """A file (or just its hashes, from a manifest) that belongs to a work."""
+
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="files")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.BigIntegerField(null=True, blank=True)
+    media_type = models.CharField(max_length=100, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to="content/%Y/%m/", blank=True)
+    original_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["work", "sha256"], name="content_file_unique_per_work"),
+            models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="content_file_sha256_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return self.sha256
+
+
+class PerceptualHash(models.Model):
+    """A 64-bit perceptual hash of (part of) a content file, indexed for near matches.
+
+    The three band columns are the hash split 21/21/22 bits (see matching.fingerprints):
+    two hashes within distance d share a band within d // 3 bits, so probing the bands
+    finds every near match with indexed lookups.
+    """
+
+    class Source(models.TextChoices):
+        IMAGE = "image", "Whole image"
+        MIRROR = "mirror", "Mirrored image"
+        CROP = "crop", "Crop"
+        FRAME = "frame", "Video frame"
+
+    content_file = models.ForeignKey(ContentFile, on_delete=models.CASCADE, related_name="perceptual_hashes")
+    # Denormalised from content_file so a near-match query touches one table.
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="+")
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.IMAGE)
+    value = models.BigIntegerField()
+    band0 = models.IntegerField()
+    band1 = models.IntegerField()
+    band2 = models.IntegerField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["band0"], name="phash_band0"),
+            models.Index(fields=["band1"], name="phash_band1"),
+            models.Index(fields=["band2"], name="phash_band2"),
+            models.Index(fields=["value"], name="phash_value"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["content_file", "source", "value"], name="phash_unique_per_file"),
+        ]
+
+
+class WorkURL(models.Model):
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="urls")
+    # Normalised URL, or a normalised RFC 9309 pattern when is_pattern.
+    url = models.CharField(max_length=2048)
+    is_pattern = models.BooleanField(default=False)
+    host = models.CharField(max_length=255, db_index=True)
+    # sha256 of url: an indexable exact key whatever the URL's length.
+    url_hash = models.CharField(max_length=64, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["work", "url_hash"], name="work_url_unique_per_work")]
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class WorkIdentifier(models.Model):
+    class Scheme(models.TextChoices):
+        ISAN = "isan", "ISAN"
+        EIDR = "eidr", "EIDR"
+        ISBN = "isbn", "ISBN"
+        ISRC = "isrc", "ISRC"
+        ISWC = "iswc", "ISWC"
+        ISCC = "iscc", "ISCC"
+        DOI = "doi", "DOI"
+
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="identifiers")
+    scheme = models.CharField(max_length=10, choices=Scheme.choices)
+    value = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["work", "scheme", "value"], name="work_identifier_unique_per_work"),
+        ]
+        indexes = [models.Index(fields=["scheme", "value"])]
+
+    def __str__(self) -> str:
+        return f"{self.scheme}:{self.value}"

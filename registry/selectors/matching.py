@@ -1,0 +1,137 @@
+"""Finding the works a batch of content references points at: a fixed handful of queries per batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+
+from django.db import connection
+from django.db.models import Q
+
+from registry.matching.fingerprints import band_probes, hamming_distance
+from registry.matching.urls import pattern_matches
+from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
+from registry.services.references import url_key
+
+WorkId = uuid.UUID
+# SQLite caps bound parameters per statement; probe lists are sent in slices of this size.
+SQLITE_CHUNK = 900
+
+
+def works_by_sha256(digests: Iterable[str]) -> dict[str, set[WorkId]]:
+    digests = set(digests)
+    found: dict[str, set[WorkId]] = defaultdict(set)
+    if not digests:
+        return found
+    for sha256, work_id in _in_chunks(ContentFile.objects.values_list("sha256", "work_id"), "sha256", digests):
+        found[sha256].add(work_id)
+    return found
+
+
+def works_by_identifier(identifiers: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[WorkId]]:
+    wanted = set(identifiers)
+    found: dict[tuple[str, str], set[WorkId]] = defaultdict(set)
+    if not wanted:
+        return found
+    rows = _in_chunks(WorkIdentifier.objects.values_list("scheme", "value", "work_id"), "value", {v for _, v in wanted})
+    for scheme, value, work_id in rows:
+        if (scheme, value) in wanted:
+            found[(scheme, value)].add(work_id)
+    return found
+
+
+def works_by_url(urls: Iterable[tuple[str, str]]) -> dict[str, set[WorkId]]:
+    """`urls` are (normalised url, host) pairs. Exact URLs by hash, patterns by host, one query."""
+    by_hash = {url_key(url): url for url, _ in urls}
+    hosts = {host for _, host in urls}
+    found: dict[str, set[WorkId]] = defaultdict(set)
+    if not by_hash:
+        return found
+    rows = WorkURL.objects.filter(
+        Q(is_pattern=False, url_hash__in=list(by_hash)) | Q(is_pattern=True, host__in=list(hosts))
+    ).values_list("url", "url_hash", "is_pattern", "host", "work_id")
+    urls_by_host: dict[str, list[str]] = defaultdict(list)
+    for url, host in urls:
+        urls_by_host[host].append(url)
+    for url, digest, is_pattern, host, work_id in rows:
+        if not is_pattern:
+            found[by_hash[digest]].add(work_id)
+            continue
+        for candidate in urls_by_host.get(host, ()):
+            if pattern_matches(url, candidate):
+                found[candidate].add(work_id)
+    return found
+
+
+def works_by_phash(queries: list[tuple[int, int]]) -> list[dict[WorkId, int]]:
+    """For each (hash, max_distance), the works with a hash within that distance, and the distance.
+
+    Multi-index hashing: every near hash shares a band within max_distance // 3 bits with the
+    query, so the band probes find them all by index; the exact distance is verified after.
+    """
+    results: list[dict[WorkId, int]] = [{} for _ in queries]
+    if not queries:
+        return results
+    probes: list[list[tuple[int, int]]] = [[], [], []]  # per band: (query index, band key)
+    for index, (value, max_distance) in enumerate(queries):
+        for band, keys in enumerate(band_probes(value, max_distance)):
+            probes[band].extend((index, key) for key in keys)
+    if connection.vendor == "postgresql":
+        rows = _phash_candidates_postgresql(queries, probes)
+    else:
+        rows = _phash_candidates_generic(probes)
+    for index, work_id, value in rows:
+        target, max_distance = queries[index]
+        distance = hamming_distance(target, value)
+        if distance <= max_distance:
+            best = results[index].get(work_id)
+            if best is None or distance < best:
+                results[index][work_id] = distance
+    return results
+
+
+def _phash_candidates_postgresql(queries, probes) -> list[tuple[int, WorkId, int]]:
+    # One statement: each band's probes are unnested and joined on that band's index; the
+    # distance filter runs in the database so only true matches travel back.
+    parts, params = [], []
+    for band in range(3):
+        if not probes[band]:
+            continue
+        parts.append(
+            f"SELECT pr.idx, p.work_id, p.value FROM unnest(%s::int[], %s::int[]) AS pr(idx, k) "
+            f"JOIN registry_perceptualhash p ON p.band{band} = pr.k"
+        )
+        params += [[i for i, _ in probes[band]], [k for _, k in probes[band]]]
+    sql = (
+        "SELECT DISTINCT c.idx, c.work_id, c.value FROM (" + " UNION ALL ".join(parts) + ") AS c "
+        "JOIN unnest(%s::bigint[], %s::int[]) WITH ORDINALITY AS q(val, maxd, ord) ON q.ord - 1 = c.idx "
+        "WHERE bit_count((c.value # q.val)::bit(64)) <= q.maxd"
+    )
+    params += [[v for v, _ in queries], [d for _, d in queries]]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _phash_candidates_generic(probes) -> list[tuple[int, WorkId, int]]:
+    rows: list[tuple[int, WorkId, int]] = []
+    for band in range(3):
+        wanted: dict[int, list[int]] = defaultdict(list)
+        for index, key in probes[band]:
+            wanted[key].append(index)
+        field = f"band{band}"
+        found = _in_chunks(PerceptualHash.objects.values_list(field, "work_id", "value"), field, set(wanted))
+        for key, work_id, value in found:
+            rows.extend((index, work_id, value) for index in wanted[key])
+    return rows
+
+
+def _in_chunks(queryset, field: str, values: set) -> list[tuple]:
+    if connection.vendor == "postgresql" or len(values) <= SQLITE_CHUNK:
+        return list(queryset.filter(**{f"{field}__in": list(values)}))
+    ordered = list(values)
+    rows: list[tuple] = []
+    for start in range(0, len(ordered), SQLITE_CHUNK):
+        rows.extend(queryset.filter(**{f"{field}__in": ordered[start:start + SQLITE_CHUNK]}))
+    return rows

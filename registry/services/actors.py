@@ -1,0 +1,92 @@
+"""Who is acting, and what they may do.
+
+Every service takes `actor=` and asks `authorize` before it changes anything: a person acts
+through their membership role, a machine through its API key's organisation and scopes,
+a reviewer through Django staff status and the "reviewer" group.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+
+from registry.exceptions import PermissionDenied
+from registry.models import ApiKey, Membership, Organization
+
+ROLE_RANK = {Membership.Role.VIEWER: 1, Membership.Role.MANAGER: 2, Membership.Role.OWNER: 3}
+REVIEWER_GROUP = "reviewer"
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: AbstractBaseUser | None = None
+    api_key: ApiKey | None = None
+    system: str = ""
+
+    @classmethod
+    def for_user(cls, user: AbstractBaseUser) -> Actor:
+        return cls(user=user)
+
+    @classmethod
+    def for_key(cls, api_key: ApiKey) -> Actor:
+        return cls(api_key=api_key)
+
+    @classmethod
+    def for_system(cls, reason: str) -> Actor:
+        return cls(system=reason)
+
+    @property
+    def label(self) -> str:
+        """How the audit trail names this actor."""
+        if self.user is not None:
+            return f"user:{self.user.pk}:{self.user.get_username()}"
+        if self.api_key is not None:
+            return f"key:{self.api_key.prefix}"
+        return f"system:{self.system}"
+
+    @property
+    def user_or_none(self) -> AbstractBaseUser | None:
+        return self.user if self.user is not None and self.user.is_authenticated else None
+
+    @property
+    def is_reviewer(self) -> bool:
+        user = self.user_or_none
+        if user is None or not user.is_active or not user.is_staff:
+            return False
+        return user.is_superuser or user.groups.filter(name=REVIEWER_GROUP).exists()
+
+    def role_in(self, organization: Organization) -> str | None:
+        user = self.user_or_none
+        if user is None or not user.is_active:
+            return None
+        return (
+            Membership.objects.filter(user=user, organization=organization).values_list("role", flat=True).first()
+        )
+
+
+def authorize(actor: Actor, organization: Organization, *, role: str, scope: str) -> None:
+    """Raise PermissionDenied unless the actor may act for `organization` at `role` (or with `scope`)."""
+    if actor.system:
+        return
+    if actor.api_key is not None:
+        key = actor.api_key
+        if not key.is_usable or key.organization_id != organization.pk:
+            raise PermissionDenied("This API key cannot act for that organisation.")
+        if scope not in key.scopes:
+            raise PermissionDenied(f"This API key lacks the '{scope}' scope.")
+        if organization.suspended_at is not None:
+            raise PermissionDenied("This organisation is suspended.")
+        return
+    held = actor.role_in(organization)
+    if held is None or ROLE_RANK[held] < ROLE_RANK[role]:
+        raise PermissionDenied(f"This needs the {role} role in {organization.name}.")
+    if organization.suspended_at is not None and role != Membership.Role.VIEWER:
+        raise PermissionDenied("This organisation is suspended.")
+
+
+def authorize_reviewer(actor: Actor) -> None:
+    if actor.system:
+        return
+    if not actor.is_reviewer:
+        raise PermissionDenied("Only reviewers may do this.")

@@ -1,0 +1,80 @@
+"""API keys: shown once, stored as a SHA-256 hash, scoped, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.utils import timezone
+
+from registry.exceptions import Conflict, ValidationFailed
+from registry.models import API_KEY_SCOPES, ApiKey, Membership, Organization
+from registry.services.actors import Actor, authorize, authorize_reviewer
+from registry.services.audit import audit_append
+
+KEY_PREFIX = "kyoka"
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+def default_scopes(organization: Organization) -> list[str]:
+    if organization.kind == Organization.Kind.AI_DEVELOPER:
+        return ["checks"]
+    return [s for s in API_KEY_SCOPES if s != "checks"] + ["checks"]
+
+
+@transaction.atomic
+def api_key_create(
+    *, actor: Actor, organization: Organization, name: str = "", scopes: Sequence[str] | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never shown again."""
+    authorize(actor, organization, role=Membership.Role.OWNER, scope="keys")
+    scopes = list(scopes) if scopes is not None else default_scopes(organization)
+    if not scopes or (bad := [s for s in scopes if s not in API_KEY_SCOPES]):
+        raise ValidationFailed(
+            "Unknown or missing scopes.", fields={"scopes": [f"Choose from {', '.join(API_KEY_SCOPES)}."]}
+        )
+    prefix = secrets.token_hex(4)
+    raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(
+        organization=organization, name=name or f"key {prefix}", prefix=prefix,
+        secret_hash=hash_api_key(raw_key), scopes=sorted(set(scopes)), created_by=actor.user_or_none,
+    )
+    audit_append(
+        actor=actor, action="api_key.create", object_type="api_key", object_id=str(api_key.pk),
+        organization=organization.slug, data={"prefix": prefix, "scopes": api_key.scopes},
+    )
+    return api_key, raw_key
+
+
+@transaction.atomic
+def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
+    authorize(actor, api_key.organization, role=Membership.Role.OWNER, scope="keys")
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    if api_key.revoked_at is not None:
+        raise Conflict("This key is already revoked.")
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+    audit_append(
+        actor=actor, action="api_key.revoke", object_type="api_key", object_id=str(api_key.pk),
+        organization=api_key.organization.slug, data={"prefix": api_key.prefix},
+    )
+    return api_key
+
+
+@transaction.atomic
+def api_key_suspend(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey:
+    """A reviewer stops a key at once (abuse, leak) without the owner's say."""
+    authorize_reviewer(actor)
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
+    api_key.suspended_at = api_key.suspended_at or timezone.now()
+    api_key.save(update_fields=["suspended_at"])
+    audit_append(
+        actor=actor, action="api_key.suspend", object_type="api_key", object_id=str(api_key.pk),
+        organization=api_key.organization.slug, data={"prefix": api_key.prefix, "reason": reason},
+    )
+    return api_key

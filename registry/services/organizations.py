@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from registry.exceptions import Conflict, ValidationFailed
+from registry.models import Membership, Organization
+from registry.services.actors import Actor, authorize, authorize_reviewer
+from registry.services.audit import audit_append
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "org"
+    slug, n = base, 1
+    while Organization.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
+
+
+@transaction.atomic
+def organization_create(
+    *, actor: Actor, name: str, kind: str, owner: AbstractBaseUser, slug: str | None = None, **profile: str
+) -> Organization:
+    """Create an organisation with `owner` as its first owner. It starts unverified."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("An organisation needs a name.", fields={"name": ["This field is required."]})
+    if kind not in Organization.Kind.values:
+        raise ValidationFailed(f"Unknown organisation kind '{kind}'.", fields={"kind": ["Unknown kind."]})
+    try:
+        with transaction.atomic():
+            organization = Organization.objects.create(
+                name=name, kind=kind, slug=slug or _unique_slug(name), **profile
+            )
+    except IntegrityError as exc:
+        raise Conflict(f"The slug '{slug}' is taken.") from exc
+    Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
+    audit_append(
+        actor=actor, action="organization.create", object_type="organization", object_id=str(organization.pk),
+        organization=organization.slug, data={"name": name, "kind": kind, "owner": owner.get_username()},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_verify(*, actor: Actor, organization: Organization) -> Organization:
+    """Mark an organisation verified: from the next check on, its grants (or its requests) count."""
+    authorize_reviewer(actor)
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if organization.verified_at is not None:
+        return organization
+    organization.verified_at = timezone.now()
+    organization.verified_by = actor.user_or_none
+    organization.save(update_fields=["verified_at", "verified_by"])
+    audit_append(
+        actor=actor, action="organization.verify", object_type="organization", object_id=str(organization.pk),
+        organization=organization.slug,
+    )
+    return organization
+
+
+@transaction.atomic
+def membership_add(
+    *, actor: Actor, organization: Organization, user: AbstractBaseUser, role: str
+) -> Membership:
+    """Add a member, or change the role of one who is already there. Owners only."""
+    authorize(actor, organization, role=Membership.Role.OWNER, scope="members")
+    if role not in Membership.Role.values:
+        raise ValidationFailed(f"Unknown role '{role}'.", fields={"role": ["Unknown role."]})
+    membership, created = Membership.objects.select_for_update().get_or_create(
+        user=user, organization=organization, defaults={"role": role}
+    )
+    if not created and membership.role != role:
+        if membership.role == Membership.Role.OWNER and not _other_owner_exists(membership):
+            raise Conflict("An organisation must keep at least one owner.")
+        membership.role = role
+        membership.save(update_fields=["role"])
+    audit_append(
+        actor=actor, action="membership.set", object_type="membership", object_id=str(membership.pk),
+        organization=organization.slug, data={"user": user.get_username(), "role": role},
+    )
+    return membership
+
+
+def _other_owner_exists(membership: Membership) -> bool:
+    return (
+        Membership.objects.filter(organization=membership.organization, role=Membership.Role.OWNER)
+        .exclude(pk=membership.pk)
+        .exists()
+    )

@@ -1,0 +1,224 @@
+"""Registering works and their content references."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import IO, Any
+
+from django.core.files import File
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from registry.exceptions import Conflict, ValidationFailed
+from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_bands
+from registry.models import ContentFile, Membership, Organization, PerceptualHash, Work, WorkIdentifier, WorkURL
+from registry.models.works import MAX_WORK_DEPTH
+from registry.services.actors import Actor, authorize
+from registry.services.audit import audit_append
+from registry.services.references import UrlReference, parse_references
+
+EDITABLE_FIELDS = ("title", "kind", "description", "year", "creators")
+
+
+def _lineage_under(parent: Work | None) -> str:
+    if parent is None:
+        return "/"
+    return f"{parent.lineage}{parent.pk.hex}/"
+
+
+def _validate_parent(*, organization: Organization, parent: Work | None, work: Work | None = None) -> None:
+    if parent is None:
+        return
+    if parent.owner_id != organization.pk:
+        raise ValidationFailed("A work's parent must belong to the same organisation.", fields={"parent": ["Not yours."]})
+    if work is not None and (parent.pk == work.pk or work.pk.hex in parent.lineage):
+        raise ValidationFailed("A work cannot be placed under itself.", fields={"parent": ["Would make a cycle."]})
+    if parent.lineage.count("/") >= MAX_WORK_DEPTH:
+        raise ValidationFailed(
+            f"Works nest at most {MAX_WORK_DEPTH} deep.", fields={"parent": ["Hierarchy too deep."]}
+        )
+
+
+def _validate_fields(fields: dict[str, Any]) -> None:
+    errors: dict[str, list[str]] = {}
+    if "title" in fields and not str(fields["title"] or "").strip():
+        errors["title"] = ["This field is required."]
+    if "kind" in fields and fields["kind"] not in Work.Kind.values:
+        errors["kind"] = [f"Unknown kind '{fields['kind']}'."]
+    if fields.get("year") is not None and not (0 < int(fields["year"]) < 10000):
+        errors["year"] = ["Not a year."]
+    if errors:
+        raise ValidationFailed("Some fields are not valid.", fields=errors)
+
+
+def references_attach(*, work: Work, urls: Iterable[UrlReference], identifiers: Iterable[tuple[str, str]]) -> None:
+    """Add URL and identifier references to a work; ones it already has are left as they are."""
+    WorkURL.objects.bulk_create(
+        [WorkURL(work=work, url=u.url, host=u.host, is_pattern=u.is_pattern, url_hash=u.url_hash) for u in urls],
+        ignore_conflicts=True,
+    )
+    WorkIdentifier.objects.bulk_create(
+        [WorkIdentifier(work=work, scheme=scheme, value=value) for scheme, value in identifiers],
+        ignore_conflicts=True,
+    )
+
+
+@transaction.atomic
+def work_register(
+    *,
+    actor: Actor,
+    organization: Organization,
+    external_ref: str,
+    title: str,
+    kind: str = Work.Kind.OTHER,
+    parent: Work | None = None,
+    urls: Iterable[str] = (),
+    identifiers: Iterable[str] = (),
+    description: str = "",
+    year: int | None = None,
+    creators: str = "",
+) -> Work:
+    """Register a work with its URLs and identifiers, all or nothing."""
+    authorize(actor, organization, role=Membership.Role.MANAGER, scope="works:write")
+    external_ref = external_ref.strip()
+    if not external_ref:
+        raise ValidationFailed("A work needs an external_ref.", fields={"external_ref": ["This field is required."]})
+    _validate_fields({"title": title, "kind": kind, "year": year})
+    _validate_parent(organization=organization, parent=parent)
+    url_refs, identifier_refs = parse_references(urls=urls, identifiers=identifiers)
+    try:
+        with transaction.atomic():
+            work = Work.objects.create(
+                owner=organization, external_ref=external_ref, title=title.strip(), kind=kind, parent=parent,
+                lineage=_lineage_under(parent), description=description, year=year, creators=creators,
+            )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"This organisation already has a work with external_ref '{external_ref}'.",
+            fields={"external_ref": ["Already registered."]},
+        ) from exc
+    references_attach(work=work, urls=url_refs, identifiers=identifier_refs)
+    audit_append(
+        actor=actor, action="work.register", object_type="work", object_id=str(work.pk),
+        organization=organization.slug,
+        data={"external_ref": external_ref, "title": work.title, "parent": str(parent.pk) if parent else None,
+              "urls": [u.url for u in url_refs], "identifiers": [f"{s}:{v}" for s, v in identifier_refs]},
+    )
+    return work
+
+
+@transaction.atomic
+def work_update(
+    *,
+    actor: Actor,
+    work: Work,
+    urls: Iterable[str] | None = None,
+    identifiers: Iterable[str] | None = None,
+    **changes: Any,
+) -> Work:
+    """Change a work's descriptive fields, its parent, or replace its URL / identifier sets."""
+    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    work = Work.objects.select_for_update().get(pk=work.pk)
+    unknown = set(changes) - set(EDITABLE_FIELDS) - {"parent"}
+    if unknown:
+        raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    _validate_fields(changes)
+    url_refs, identifier_refs = parse_references(urls=urls or (), identifiers=identifiers or ())
+    changed: dict[str, Any] = {}
+    for field in EDITABLE_FIELDS:
+        if field in changes and getattr(work, field) != changes[field]:
+            setattr(work, field, changes[field])
+            changed[field] = changes[field]
+    if "parent" in changes and changes["parent"] != work.parent:
+        parent = changes["parent"]
+        _validate_parent(organization=work.owner, parent=parent, work=work)
+        _move_subtree(work, parent)
+        changed["parent"] = str(parent.pk) if parent else None
+    work.save()
+    if urls is not None:
+        keep = {u.url_hash for u in url_refs}
+        work.urls.exclude(url_hash__in=keep).delete()
+        changed["urls"] = [u.url for u in url_refs]
+    if identifiers is not None:
+        work.identifiers.exclude(
+            pk__in=[i.pk for i in work.identifiers.all() if (i.scheme, i.value) in set(identifier_refs)]
+        ).delete()
+        changed["identifiers"] = [f"{s}:{v}" for s, v in identifier_refs]
+    references_attach(work=work, urls=url_refs, identifiers=identifier_refs)
+    if changed:
+        audit_append(
+            actor=actor, action="work.update", object_type="work", object_id=str(work.pk),
+            organization=work.owner.slug, data=changed,
+        )
+    return work
+
+
+def _move_subtree(work: Work, parent: Work | None) -> None:
+    """Re-parent a work and rewrite the lineage of everything under it."""
+    old_prefix = f"{work.lineage}{work.pk.hex}/"
+    work.parent = parent
+    work.lineage = _lineage_under(parent)
+    new_prefix = f"{work.lineage}{work.pk.hex}/"
+    descendants = list(Work.objects.select_for_update().filter(lineage__startswith=old_prefix))
+    for descendant in descendants:
+        descendant.lineage = new_prefix + descendant.lineage[len(old_prefix):]
+        if descendant.lineage.count("/") > MAX_WORK_DEPTH + 1:
+            raise ValidationFailed(f"Works nest at most {MAX_WORK_DEPTH} deep.", fields={"parent": ["Too deep."]})
+    Work.objects.bulk_update(descendants, ["lineage"])
+
+
+@transaction.atomic
+def work_withdraw(*, actor: Actor, work: Work, reason: str = "") -> Work:
+    """Withdraw a work: from now on it answers not_permitted (work_withdrawn)."""
+    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    work = Work.objects.select_for_update().get(pk=work.pk)
+    if work.status == Work.Status.WITHDRAWN:
+        return work
+    work.status = Work.Status.WITHDRAWN
+    work.withdrawn_at = timezone.now()
+    work.save(update_fields=["status", "withdrawn_at", "updated_at"])
+    audit_append(
+        actor=actor, action="work.withdraw", object_type="work", object_id=str(work.pk),
+        organization=work.owner.slug, data={"reason": reason},
+    )
+    return work
+
+
+def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: str) -> ContentFile:
+    """Fingerprint a file and attach it to a work; a refused file leaves nothing behind.
+
+    The file is hashed and sniffed before anything is written, so a bomb or a file whose
+    name lies is refused with nothing stored. The same bytes added twice return the first.
+    """
+    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    try:
+        fingerprint = fingerprint_file(fileobj, filename=filename)
+    except FileRejected as exc:
+        raise ValidationFailed(str(exc), fields={"file": [str(exc)]}) from exc
+    existing = ContentFile.objects.filter(work=work, sha256=fingerprint.sha256).first()
+    if existing is not None:
+        return existing
+    fileobj.seek(0)
+    content_file = ContentFile(
+        work=work, sha256=fingerprint.sha256, size=fingerprint.size, media_type=fingerprint.media_type,
+        width=fingerprint.width, height=fingerprint.height, original_name=filename[:255],
+    )
+    # Store the bytes first, under a content-addressed name; the rows follow in one transaction.
+    content_file.file.save(f"{fingerprint.sha256}", File(fileobj), save=False)
+    try:
+        with transaction.atomic():
+            content_file.save()
+            if fingerprint.phash is not None:
+                PerceptualHash.objects.create(
+                    content_file=content_file, work=work, source=PerceptualHash.Source.IMAGE,
+                    value=fingerprint.phash, **dict(zip(("band0", "band1", "band2"), phash_bands(fingerprint.phash))),
+                )
+            audit_append(
+                actor=actor, action="work.file_add", object_type="work", object_id=str(work.pk),
+                organization=work.owner.slug,
+                data={"sha256": fingerprint.sha256, "media_type": fingerprint.media_type, "size": fingerprint.size},
+            )
+    except BaseException:
+        content_file.file.delete(save=False)
+        raise
+    return content_file
