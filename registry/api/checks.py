@@ -75,7 +75,8 @@ class CheckView(APIView):
         ),
         request=inline_serializer("CheckRequest", {
             "purpose": serializers.CharField(), "territory": serializers.CharField(required=False),
-            "context": serializers.CharField(required=False), "items": serializers.ListField(child=serializers.DictField()),
+            "context": serializers.CharField(required=False),
+            "items": serializers.ListField(child=serializers.DictField()),
         }),
         responses={200: inline_serializer("CheckResponse", {
             "check_id": serializers.UUIDField(), "checked_at": serializers.DateTimeField(),

@@ -33,10 +33,9 @@ def exception_handler(exc, context):
     headers = {k: v for k, v in response.items() if k in ("Retry-After", "WWW-Authenticate", "Allow")}
     if isinstance(exc, exceptions.ValidationError):
         fields = _flatten(exc.detail)
-        if isinstance(exc.detail, list):
-            message = " ".join(str(m) for m in exc.detail)
-        else:
-            message = "The request is not valid."
+        message = (
+            " ".join(str(m) for m in exc.detail) if isinstance(exc.detail, list) else "The request is not valid."
+        )
         return error_response("invalid", message, response.status_code, fields, headers)
     code = getattr(exc, "default_code", "error")
     if isinstance(exc, exceptions.Throttled):

@@ -45,7 +45,9 @@ def acting_organization(request: Request, *, scope: str, kind: str | None = None
                 "You are not a member of any organisation that can do this."
             )
         if len(found) > 1:
-            raise ValidationFailed(f"You belong to several organisations: name one with the {ORGANIZATION_HEADER} header.")
+            raise ValidationFailed(
+                f"You belong to several organisations: name one with the {ORGANIZATION_HEADER} header."
+            )
         organization = found[0].organization
     if kind and organization.kind != kind:
         raise PermissionDenied(f"Only {kind.replace('_', ' ')} organisations can do this.")

@@ -138,26 +138,20 @@ def _match(items: list[Item]) -> list[dict[uuid.UUID, tuple[list[str], int | Non
     )
     matched = []
     for item in items:
-        found: dict[uuid.UUID, tuple[list[str], int | None]] = {}
-
-        def add(work_ids, method, distances=None):
-            for work_id in work_ids:
-                methods, distance = found.setdefault(work_id, ([], None))
-                methods.append(method)
-                if distances is not None:
-                    found[work_id] = (methods, distances[work_id])
-
+        methods: dict[uuid.UUID, list[str]] = defaultdict(list)
+        near: dict[uuid.UUID, int] = {}
         if item.error is None:
-            if item.sha256:
-                add(by_sha.get(item.sha256, ()), "sha256")
+            for work_id in by_sha.get(item.sha256, ()) if item.sha256 else ():
+                methods[work_id].append("sha256")
             if item.phash is not None:
                 near = by_phash.get(item.index, {})
-                add(near.keys(), "phash", near)
-            if item.url:
-                add(by_url.get(item.url, ()), "url")
-            if item.identifier:
-                add(by_identifier.get(item.identifier, ()), "identifier")
-        matched.append(found)
+                for work_id in near:
+                    methods[work_id].append("phash")
+            for work_id in by_url.get(item.url, ()) if item.url else ():
+                methods[work_id].append("url")
+            for work_id in by_identifier.get(item.identifier, ()) if item.identifier else ():
+                methods[work_id].append("identifier")
+        matched.append({work_id: (found, near.get(work_id)) for work_id, found in methods.items()})
     return matched
 
 
@@ -189,7 +183,8 @@ def _candidate_grants(works) -> dict[uuid.UUID, list[Grant]]:
     owners = {w.owner_id for w in works}
     grants = list(
         Grant.objects.filter(
-            Q(scope=Grant.Scope.WORK, work_id__in=scoped_work_ids) | Q(scope=Grant.Scope.CATALOG, grantor_id__in=owners)
+            Q(scope=Grant.Scope.WORK, work_id__in=scoped_work_ids)
+            | Q(scope=Grant.Scope.CATALOG, grantor_id__in=owners)
         )
         .select_related("grantor")
         .only(
@@ -219,9 +214,10 @@ def _grant_failures(request: CheckRequest, grant: Grant) -> list[str]:
     """Which conditions this grant fails, in reporting order (empty: the grant covers)."""
     failures = []
     requester = request.requester
-    if grant.licensee_id is not None and grant.licensee_id != requester.pk:
-        failures.append("licensee_not_granted")
-    elif grant.licensee_id is None and requester.kind != Organization.Kind.AI_DEVELOPER:
+    named_other = grant.licensee_id is not None and grant.licensee_id != requester.pk
+    # "Any verified AI developer" never licenses a rightsholder checking someone else's work.
+    open_but_not_a_developer = grant.licensee_id is None and requester.kind != Organization.Kind.AI_DEVELOPER
+    if named_other or open_but_not_a_developer:
         failures.append("licensee_not_granted")
     if not requester.is_verified:
         failures.append("requester_unverified")

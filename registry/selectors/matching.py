@@ -99,12 +99,15 @@ def _phash_candidates_postgresql(queries, probes) -> list[tuple[int, WorkId, int
         if not probes[band]:
             continue
         parts.append(
-            f"SELECT pr.idx, p.work_id, p.value FROM unnest(%s::int[], %s::int[]) AS pr(idx, k) "
+            # Only the band number (0-2, from range()) is formatted in; every value is a parameter.
+            f"SELECT pr.idx, p.work_id, p.value FROM unnest(%s::int[], %s::int[]) AS pr(idx, k) "  # noqa: S608
             f"JOIN registry_perceptualhash p ON p.band{band} = pr.k"
         )
         params += [[i for i, _ in probes[band]], [k for _, k in probes[band]]]
     sql = (
-        "SELECT DISTINCT c.idx, c.work_id, c.value FROM (" + " UNION ALL ".join(parts) + ") AS c "
+        "SELECT DISTINCT c.idx, c.work_id, c.value FROM ("  # noqa: S608 — only the fixed parts above
+        + " UNION ALL ".join(parts)
+        + ") AS c "
         "JOIN unnest(%s::bigint[], %s::int[]) WITH ORDINALITY AS q(val, maxd, ord) ON q.ord - 1 = c.idx "
         "WHERE bit_count((c.value # q.val)::bit(64)) <= q.maxd"
     )

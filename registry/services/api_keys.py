@@ -34,7 +34,7 @@ def api_key_create(
     """Create a key and return it with its secret, which is never shown again."""
     authorize(actor, organization, role=Membership.Role.OWNER, scope="keys")
     scopes = list(scopes) if scopes is not None else default_scopes(organization)
-    if not scopes or (bad := [s for s in scopes if s not in API_KEY_SCOPES]):
+    if not scopes or any(s not in API_KEY_SCOPES for s in scopes):
         raise ValidationFailed(
             "Unknown or missing scopes.", fields={"scopes": [f"Choose from {', '.join(API_KEY_SCOPES)}."]}
         )

@@ -30,7 +30,9 @@ def _validate_parent(*, organization: Organization, parent: Work | None, work: W
     if parent is None:
         return
     if parent.owner_id != organization.pk:
-        raise ValidationFailed("A work's parent must belong to the same organisation.", fields={"parent": ["Not yours."]})
+        raise ValidationFailed(
+            "A work's parent must belong to the same organisation.", fields={"parent": ["Not yours."]}
+        )
     if work is not None and (parent.pk == work.pk or work.pk.hex in parent.lineage):
         raise ValidationFailed("A work cannot be placed under itself.", fields={"parent": ["Would make a cycle."]})
     if parent.lineage.count("/") >= MAX_WORK_DEPTH:
@@ -211,7 +213,8 @@ def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: 
             if fingerprint.phash is not None:
                 PerceptualHash.objects.create(
                     content_file=content_file, work=work, source=PerceptualHash.Source.IMAGE,
-                    value=fingerprint.phash, **dict(zip(("band0", "band1", "band2"), phash_bands(fingerprint.phash))),
+                    value=fingerprint.phash,
+                    **dict(zip(("band0", "band1", "band2"), phash_bands(fingerprint.phash), strict=True)),
                 )
             audit_append(
                 actor=actor, action="work.file_add", object_type="work", object_id=str(work.pk),

@@ -25,7 +25,9 @@ class Command(BaseCommand):
         if created:
             owner.set_unusable_password()
             owner.save()
-            self.stderr.write(f"Created user {owner_email}; set a password with: manage.py changepassword {owner_email}")
+            self.stderr.write(
+                f"Created user {owner_email}; set a password with: manage.py changepassword {owner_email}"
+            )
         actor = Actor.for_system("createorg")
         try:
             organization = organization_create(actor=actor, name=name, kind=kind, owner=owner, slug=slug)

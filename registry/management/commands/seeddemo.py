@@ -23,7 +23,7 @@ from registry.services.grants import grant_issue, grant_revoke
 from registry.services.organizations import membership_add, organization_create, organization_verify
 from registry.services.works import content_file_add, work_register
 
-DEMO_PASSWORD = "kyoka-demo-2026"
+DEMO_PASSWORD = "kyoka-demo-2026"  # noqa: S105 — printed for the local demo on purpose
 SYSTEM = Actor.for_system("seeddemo")
 
 

@@ -56,7 +56,7 @@ def test_a_malformed_item_is_invalid_and_the_rest_of_the_batch_is_answered(check
     ({"territory": "USA"}, "territory"), ({"context": "military"}, "context"),
 ])
 def test_unknown_purpose_territory_or_context_fails_the_whole_request(check, terms, field):
-    response, body = check([{"sha256": "a" * 64}], expect=400, **terms)
+    _, body = check([{"sha256": "a" * 64}], expect=400, **terms)
     assert body["error"]["code"] == "invalid" and field in body["error"]["fields"]
 
 
@@ -202,7 +202,9 @@ def test_open_dispute_answers_disputed_until_decided(check, make_work, make_org,
     assert (result["decision"], result["permitted"], result["reason"]) == ("disputed", False, "dispute_open")
     Dispute.objects.filter(pk=dispute.pk).update(status="under_review")
     assert one(check, {"identifier": ISBN})["decision"] == "disputed"
-    Dispute.objects.filter(pk=dispute.pk).update(status="rejected", decided_at=timezone.now(), decision_reason="not theirs")
+    Dispute.objects.filter(pk=dispute.pk).update(
+        status="rejected", decided_at=timezone.now(), decision_reason="not theirs"
+    )
     assert one(check, {"identifier": ISBN})["decision"] == "permitted"
 
 

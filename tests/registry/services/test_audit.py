@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -25,7 +27,7 @@ def test_events_chain_each_to_the_previous_hash(studio, developer):
     events = list(AuditEvent.objects.order_by("seq"))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[0].prev_hash == "0" * 64
-    for previous, event in zip(events, events[1:], strict=False):
+    for previous, event in itertools.pairwise(events):
         assert event.prev_hash == previous.hash
     assert audit_verify().ok
 

@@ -84,7 +84,7 @@ def test_decompression_bomb_is_refused_and_nothing_stored(studio):
     buffer = io.BytesIO()
     Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")
     work = register(studio, "BOMB")
-    with pytest.raises(ValidationFailed, match="(?i)pixels|bomb|large"):
+    with pytest.raises(ValidationFailed, match=r"(?i)pixels|bomb|large"):
         content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(buffer.getvalue()), filename="bomb.png")
     assert not ContentFile.objects.exists() and not PerceptualHash.objects.exists()
 

@@ -1,0 +1,196 @@
+"""The check API around the decision: auth, quotas, receipts, files, the error shape, the schema."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+
+import pytest
+from django.core.cache import cache
+from jwcrypto import jwk, jws
+from rest_framework.test import APIClient
+
+from registry.models import ApiKey, Check, WorkAccess
+from registry.services.api_keys import api_key_create, api_key_revoke
+from registry.services.grants import grant_issue
+from registry.services.works import content_file_add
+from tests.conftest import SYSTEM
+from tests.factories import make_image_bytes
+
+pytestmark = pytest.mark.django_db
+
+ITEMS = [{"sha256": "a" * 64}]
+
+
+def verify_independently(body: bytes, signature: str, jwks: dict) -> dict:
+    """Verify a detached JWS with jwcrypto (not the library that signed it)."""
+    protected, empty, sig = signature.split(".")
+    assert empty == ""
+    payload = base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+    token = jws.JWS()
+    token.deserialize(f"{protected}.{payload}.{sig}")
+    header = json.loads(base64.urlsafe_b64decode(protected + "=" * (-len(protected) % 4)))
+    key = jwk.JWKSet.from_json(json.dumps(jwks)).get_key(header["kid"])
+    token.verify(key, alg="EdDSA")
+    return header
+
+
+def test_anonymous_is_401_with_the_error_shape(api_client):
+    response = api_client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_unknown_and_revoked_keys_are_401(api_client, developer):
+    api_client.credentials(HTTP_AUTHORIZATION="Bearer kyoka_nope_nope")
+    assert api_client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json").status_code == 401
+    key, raw = api_key_create(actor=SYSTEM, organization=developer, scopes=["checks"])
+    api_key_revoke(actor=SYSTEM, api_key=key)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = api_client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
+
+
+def test_key_without_checks_scope_is_403(client_for, studio):
+    client = client_for(studio, ["works:read"])
+    response = client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "forbidden"
+
+
+def test_malformed_json_is_400(client_for, developer):
+    client = client_for(developer, ["checks"])
+    response = client.generic("POST", "/api/v1/checks", b"{not json", content_type="application/json")
+    assert response.status_code == 400 and "error" in response.json()
+
+
+def test_quota_is_enforced_atomically_with_retry_after(client_for, developer):
+    client = client_for(developer, ["checks"])
+    ApiKey.objects.filter(organization=developer).update(quota_per_minute=3)
+    cache.clear()
+    statuses = [client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json") for _ in range(4)]
+    assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+    assert int(statuses[-1]["Retry-After"]) >= 1
+    assert statuses[-1].json()["error"]["code"] == "quota_exceeded"
+
+
+def test_last_used_is_recorded_without_a_write_per_request(client_for, developer):
+    client = client_for(developer, ["checks"])
+    cache.clear()
+    client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    first = ApiKey.objects.get(organization=developer).last_used_at
+    assert first is not None
+    client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert ApiKey.objects.get(organization=developer).last_used_at == first
+
+
+def test_receipt_verifies_with_an_independent_jose_library_and_one_changed_byte_fails(check, api_client):
+    response, _ = check([{"sha256": "b" * 64}], purpose="search")
+    signature = response["Receipt-Signature"]
+    jwks = api_client.get("/.well-known/jwks.json").json()
+    header = verify_independently(response.content, signature, jwks)
+    assert header["alg"] == "EdDSA" and header["kid"]
+    tampered = bytearray(response.content)
+    tampered[tampered.index(b"unregistered")] = ord("U")
+    with pytest.raises(jws.InvalidJWSSignature):
+        verify_independently(bytes(tampered), signature, jwks)
+
+
+def test_receipt_verify_endpoint(check, api_client):
+    response, _ = check([{"sha256": "c" * 64}])
+    signature = response["Receipt-Signature"]
+    ok = api_client.post("/api/v1/receipts/verify",
+                         {"body_base64": base64.b64encode(response.content).decode(), "signature": signature},
+                         format="json").json()
+    assert ok["valid"] is True and ok["check_id"] == json.loads(response.content)["check_id"]
+    text = api_client.post("/api/v1/receipts/verify", {"body": response.content.decode(), "signature": signature},
+                           format="json").json()
+    assert text["valid"] is True
+    bad = api_client.post("/api/v1/receipts/verify",
+                          {"body": response.content.decode().replace("unregistered", "permitted", 1),
+                           "signature": signature},
+                          format="json").json()
+    assert bad["valid"] is False and bad["error"]
+    missing = api_client.post("/api/v1/receipts/verify", {"body": "x"}, format="json")
+    assert missing.status_code == 400 and "signature" in missing.json()["error"]["fields"]
+
+
+def test_a_check_is_readable_again_only_by_its_requester(check, client_for, developer, make_org):
+    response, body = check(ITEMS)
+    mine = client_for(developer, ["checks"]).get(f"/api/v1/checks/{body['check_id']}")
+    assert mine.status_code == 200 and mine.content == response.content
+    other = client_for(make_org("ai_developer"), ["checks"]).get(f"/api/v1/checks/{body['check_id']}")
+    assert other.status_code == 404
+
+
+def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, studio, developer):
+    work = make_work(urls=["https://aozora.example/a.png"])
+    grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["all"])
+    _, body = check([{"url": "https://aozora.example/a.png"}, {"sha256": "e" * 64}], purpose="search")
+    record = Check.objects.get(pk=body["check_id"])
+    assert (record.item_count, record.permitted_count, record.unregistered_count) == (2, 1, 1)
+    access = WorkAccess.objects.get(check_record=record)
+    assert (access.work_id, access.owner_id, access.requester_id, access.decision) == (
+        work.pk, studio.pk, developer.pk, "permitted")
+
+
+def test_files_endpoint_hashes_on_the_server_and_near_matches(client_for, make_work, studio, developer):
+    work = make_work()
+    original = make_image_bytes(3, size=(400, 300))
+    content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(original), filename="cel.png")
+    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-genai"])
+    from PIL import Image
+
+    smaller = io.BytesIO()
+    Image.open(io.BytesIO(original)).convert("RGB").resize((320, 240)).save(smaller, format="JPEG", quality=60)
+    recompressed = smaller.getvalue()
+    client = client_for(developer, ["checks"])
+    response = client.post("/api/v1/checks/files", {
+        "purpose": "train-genai",
+        "files": [io.BytesIO(original), io.BytesIO(recompressed), io.BytesIO(make_image_bytes(99)),
+                  io.BytesIO(b"plain text pretending")],
+    }, format="multipart")
+    assert response.status_code == 200, response.content
+    exact, near, other, lie = response.json()["results"]
+    assert exact["decision"] == "permitted" and set(exact["matches"][0]["methods"]) == {"sha256", "phash"}
+    assert near["decision"] == "permitted" and near["matches"][0]["methods"] == ["phash"]
+    assert other["decision"] == "unregistered"
+    assert lie["decision"] in ("unregistered", "invalid")
+    assert response["Receipt-Signature"]
+
+
+def test_files_endpoint_refuses_a_lying_name_item_by_item(client_for, developer):
+    client = client_for(developer, ["checks"])
+    text = io.BytesIO(b"this is text, not a jpeg")
+    text.name = "cel.jpg"
+    response = client.post("/api/v1/checks/files", {"purpose": "tdm", "files": [text]}, format="multipart")
+    result = response.json()["results"][0]
+    assert (result["decision"], result["ref"]) == ("invalid", "cel.jpg") and "jpg" in result["error"].lower()
+
+
+def test_purposes_and_jwks_are_public(api_client):
+    tree = api_client.get("/api/v1/purposes").json()
+    assert tree["id"] == "all" and {c["id"] for c in tree["children"]} == {"tdm", "ai-use", "search"}
+    assert api_client.get("/.well-known/jwks.json").json()["keys"][0]["alg"] == "EdDSA"
+
+
+def test_openapi_schema_is_valid_and_docs_render(api_client):
+    from drf_spectacular.validation import validate_schema
+
+    response = api_client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    schema = json.loads(response.content)
+    validate_schema(schema)
+    assert "/api/v1/checks" in schema["paths"] and "/api/v1/receipts/verify" in schema["paths"]
+    docs = api_client.get("/api/docs/")
+    assert docs.status_code == 200 and b"swagger" in docs.content.lower()
+
+
+def test_session_users_check_for_their_organisation(developer):
+    from tests.conftest import owner_of
+
+    client = APIClient()
+    client.force_login(owner_of(developer))
+    response = client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert response.status_code == 200 and json.loads(response.content)["requester"] == developer.slug
