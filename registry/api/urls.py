@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry.api import checks
+from registry.api import activity, checks, grants, keys, permission_requests, works
 
 app_name = "api"
 
@@ -10,4 +10,26 @@ urlpatterns = [
     path("checks/<uuid:check_id>", checks.CheckDetailView.as_view(), name="check-detail"),
     path("receipts/verify", checks.ReceiptVerifyView.as_view(), name="receipts-verify"),
     path("purposes", checks.PurposesView.as_view(), name="purposes"),
+    # The rightsholder API (works, files, grants, permission requests), activity and API keys.
+    path("works", works.WorkListView.as_view(), name="works"),
+    path("works/<uuid:work_id>", works.WorkDetailView.as_view(), name="work-detail"),
+    path("works/<uuid:work_id>/withdraw", works.WorkWithdrawView.as_view(), name="work-withdraw"),
+    path("works/<uuid:work_id>/files", works.WorkFilesView.as_view(), name="work-files"),
+    path("grants", grants.GrantListView.as_view(), name="grants"),
+    path("grants/<uuid:grant_id>", grants.GrantDetailView.as_view(), name="grant-detail"),
+    path("grants/<uuid:grant_id>/revoke", grants.GrantRevokeView.as_view(), name="grant-revoke"),
+    path("permission-requests", permission_requests.PermissionRequestListView.as_view(), name="permission-requests"),
+    path(
+        "permission-requests/<uuid:request_id>/accept",
+        permission_requests.PermissionRequestAcceptView.as_view(),
+        name="permission-request-accept",
+    ),
+    path(
+        "permission-requests/<uuid:request_id>/decline",
+        permission_requests.PermissionRequestDeclineView.as_view(),
+        name="permission-request-decline",
+    ),
+    path("activity", activity.ActivityView.as_view(), name="activity"),
+    path("keys", keys.ApiKeyListView.as_view(), name="keys"),
+    path("keys/<int:key_id>/revoke", keys.ApiKeyRevokeView.as_view(), name="key-revoke"),
 ]

@@ -78,8 +78,11 @@ def caller(make_org, make_user):
     People sign in (session); keys send `Authorization: Bearer`. `key` holds exactly `scope`,
     `key_without_scope` every scope but it, `revoked_key` held it until revoked. `other_org` is
     the owner, and `other_org_key` a key with every scope, of another organisation of the same kind.
+    An endpoint that takes any of several scopes passes them all: `key` holds the first.
     """
-    def make(who: str, org: Organization, *, scope: str | None) -> APIClient:
+
+    def make(who: str, org: Organization, *, scope: str | tuple[str, ...] | None) -> APIClient:
+        accepted = (scope,) if isinstance(scope, str) else scope or ("checks",)
         client = APIClient()
         if who == "anonymous":
             return client
@@ -93,9 +96,9 @@ def caller(make_org, make_user):
             return client
         key_org = make_org(org.kind) if who == "other_org_key" else org
         scopes = {
-            "key": [scope or "checks"], "revoked_key": [scope or "checks"],
+            "key": [accepted[0]], "revoked_key": [accepted[0]],
             "other_org_key": list(API_KEY_SCOPES),
-            "key_without_scope": [s for s in API_KEY_SCOPES if s != scope],
+            "key_without_scope": [s for s in API_KEY_SCOPES if s not in accepted or scope is None],
         }[who]
         api_key, raw = api_key_create(actor=SYSTEM, organization=key_org, scopes=scopes)
         if who == "revoked_key":

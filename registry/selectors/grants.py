@@ -1,0 +1,56 @@
+"""Reading grants: a grant is visible to the organisation that issued it and to its named licensee."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from registry.exceptions import NotFound
+from registry.models import Grant, Organization
+
+
+def grant_state(grant: Grant, *, at: datetime) -> str:
+    """Where a grant stands at `at`: active, scheduled, expired or revoked."""
+    if grant.revoked_at is not None and grant.revoked_at <= at:
+        return "revoked"
+    if grant.valid_until is not None and grant.valid_until <= at:
+        return "expired"
+    if grant.valid_from > at:
+        return "scheduled"
+    return "active"
+
+
+def _visible_to(organization: Organization) -> QuerySet[Grant]:
+    return Grant.objects.filter(Q(grantor=organization) | Q(licensee=organization)).select_related(
+        "grantor", "licensee"
+    )
+
+
+def grant_list(
+    *,
+    organization: Organization,
+    work: uuid.UUID | None = None,
+    in_force: bool | None = None,
+    at: datetime | None = None,
+) -> QuerySet[Grant]:
+    """Grants the organisation issued, and grants made out to it by name.
+
+    `in_force` keeps only the grants in force at `at` (default now), or, when False, only the others.
+    """
+    grants = _visible_to(organization)
+    if work:
+        grants = grants.filter(work_id=work)
+    if in_force is not None:
+        in_force_ids = Grant.objects.in_force(at=at or timezone.now()).values("pk")
+        grants = grants.filter(pk__in=in_force_ids) if in_force else grants.exclude(pk__in=in_force_ids)
+    return grants
+
+
+def grant_get(*, organization: Organization, grant_id: uuid.UUID | str) -> Grant:
+    grant = _visible_to(organization).filter(pk=grant_id).first()
+    if grant is None:
+        raise NotFound("No such grant.")
+    return grant
