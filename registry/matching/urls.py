@@ -43,8 +43,38 @@ _VALIDATOR = (
 )
 
 
+# A URL already in normal form: lower-case http(s) scheme and ASCII host, no percent-encoding,
+# no userinfo or fragment. Checks see mostly such URLs, so they skip the full parser; any
+# other URL takes the slow path, and a property test keeps the two in agreement.
+_ALREADY_NORMAL = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::([0-9]{1,5}))?"
+    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)?"
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+# The host of a normalised URL: it has no userinfo, so the host runs to the port, path or query.
+_NORMAL_HOST = re.compile(r"https?://(\[[^\]]*\]|[^/?#:\[\]]*)")
+
+
 class InvalidURL(ValueError):
     """A URL that cannot be registered or matched; the message says why."""
+
+
+def _fast_normal_form(text: str) -> str | None:
+    match = _ALREADY_NORMAL.fullmatch(text)
+    if match is None:
+        return None
+    scheme, host, port, path, query = match.groups()
+    if (path and _DOT_SEGMENT.search(path)) or host.rsplit(".", 1)[-1].isdigit():
+        return None  # dot segments to remove, or an IPv4-like host to validate: the full parser
+    authority = host
+    if port is not None:
+        number = int(port)
+        if not 0 < number < 65536 or port.startswith("0"):
+            return None
+        if number != _DEFAULT_PORTS[scheme]:
+            authority = f"{host}:{number}"
+    normalized = f"{scheme}://{authority}{path or '/'}{query or ''}"
+    return normalized if len(normalized) <= MAX_URL_LENGTH else None
 
 
 def normalize_url(raw: str) -> str:
@@ -53,6 +83,8 @@ def normalize_url(raw: str) -> str:
     Two URLs that RFC 3986 considers equivalent normalise to the same string, e.g.
     "HTTP://Example.com:80/a/./b/../%7Ec#top" and "http://example.com/a/~c".
     """
+    if len(raw) <= MAX_URL_LENGTH and (fast := _fast_normal_form(raw)) is not None:
+        return fast
     text = _checked_text(raw)
     try:
         iri = rfc3986.iri_reference(text)
@@ -93,6 +125,9 @@ def normalize_url(raw: str) -> str:
 
 def url_host(normalized_url: str) -> str:
     """Return the host of a normalised URL or pattern (without its port), for lookups by host."""
+    match = _NORMAL_HOST.match(normalized_url)
+    if match is not None and match.group(1):
+        return match.group(1)
     host = rfc3986.uri_reference(normalized_url).host
     if not host:
         raise InvalidURL("URL has no host")

@@ -228,3 +228,51 @@ def test_pattern_matches_agrees_with_a_regular_expression(
     prefix = "https://example.com/"
     full_pattern = prefix + pattern + ("$" if anchored else "")
     assert pattern_matches(full_pattern, prefix + path) is expected
+
+
+# --- the fast path for URLs already in normal form agrees with the full normaliser ---------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from registry.matching import urls as urls_module  # noqa: E402
+
+_label = st.from_regex(r"[a-zA-Z0-9][a-zA-Z0-9-]{0,8}[a-zA-Z0-9]|[a-z0-9]", fullmatch=True)
+_segment = st.text(alphabet="abcXYZ019-._~!$&'()*+,;=:@%", max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    scheme=st.sampled_from(["http", "https", "HTTP", "Https"]),
+    labels=st.lists(_label, min_size=1, max_size=3),
+    port=st.one_of(st.none(), st.sampled_from(["80", "443", "8080", "0", "65536", "08"])),
+    segments=st.lists(st.one_of(_segment, st.sampled_from([".", ".."])), max_size=4),
+    query=st.one_of(st.none(), st.text(alphabet="a=1&b?/:", max_size=8)),
+    fragment=st.one_of(st.none(), st.just("frag")),
+)
+def test_fast_path_agrees_with_the_full_normaliser(scheme, labels, port, segments, query, fragment):
+    url = f"{scheme}://{'.'.join(labels)}" + (f":{port}" if port else "") + "/" + "/".join(segments)
+    url += f"?{query}" if query is not None else ""
+    url += f"#{fragment}" if fragment else ""
+    fast = urls_module._fast_normal_form(url)
+    if fast is not None:
+        full = _slow_normalize(url)
+        assert fast == full, (url, fast, full)
+        assert urls_module.url_host(fast) == _slow_host(fast)
+
+
+def _slow_normalize(url: str) -> str:
+    fast = urls_module._fast_normal_form
+    urls_module._fast_normal_form = lambda text: None
+    try:
+        return urls_module.normalize_url(url)
+    except urls_module.InvalidURL:
+        return "invalid"
+    finally:
+        urls_module._fast_normal_form = fast
+
+
+def _slow_host(url: str) -> str:
+    import rfc3986
+
+    return rfc3986.uri_reference(url).host
