@@ -176,6 +176,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "WorkKindEnum": "registry.models.works.Work.Kind",
+        "WorkStatusEnum": "registry.models.works.Work.Status",
+        "DisputeKindEnum": "registry.models.disputes.Dispute.Kind",
+        "DisputeStatusEnum": "registry.models.disputes.Dispute.Status",
+        "PermissionRequestStatusEnum": "registry.models.access.PermissionRequest.Status",
+        "OrganizationKindEnum": "registry.models.organizations.Organization.Kind",
+        "UploadStatusEnum": "registry.models.uploads.BulkUpload.Status",
+    },
 }
 
 # Receipt signing keys (Ed25519, JWK files). Kept on disk, outside the database.

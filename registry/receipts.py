@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import fcntl
 import json
 import os
 import tempfile
@@ -44,6 +45,7 @@ __all__ = [
 ALGORITHM = "EdDSA"
 ENVIRONMENT_VARIABLE = "KYOKA_SIGNING_KEY"
 CURRENT_FILE = "current"
+LOCK_FILE = ".lock"
 KEY_SUFFIX = ".json"
 # Temporary files end in something other than KEY_SUFFIX so a half-written key is never published.
 TEMP_SUFFIX = ".tmp"
@@ -198,7 +200,9 @@ def _b64url_decode(segment: str) -> bytes:
 
 
 def _key_directory() -> Path:
-    return Path(settings.KYOKA_SIGNING_KEY_DIR)
+    directory = settings.KYOKA_SIGNING_KEY_DIR
+    # Already a Path in portal/settings.py; converting only when needed keeps the per-call cost low.
+    return directory if isinstance(directory, Path) else Path(directory)
 
 
 def _keyring() -> _KeyRing:
@@ -221,8 +225,9 @@ def _keyring() -> _KeyRing:
 
 def _current_file_identity(directory: Path) -> tuple[int, int, int] | None:
     # The inode changes on every os.replace, so a rotation is seen even within one mtime tick.
+    # os.path.join rather than Path arithmetic: this runs on every signature.
     try:
-        stat = (directory / CURRENT_FILE).stat()
+        stat = os.stat(os.path.join(directory, CURRENT_FILE))
     except FileNotFoundError:
         return None
     return (stat.st_ino, stat.st_mtime_ns, stat.st_size)
@@ -251,16 +256,21 @@ def _read_key_files(directory: Path) -> dict[str, OKPKey]:
     """Every key in the directory, newest file first (the JWKS order after the current key)."""
     if not directory.is_dir():
         return {}
-    paths = sorted(
-        directory.glob(f"*{KEY_SUFFIX}"),
-        key=lambda path: (path.stat().st_mtime_ns, path.name),
-        reverse=True,
-    )
+    dated: list[tuple[int, str, str]] = []
+    for path in directory.glob(f"*{KEY_SUFFIX}"):
+        # A file may vanish between listing and reading: an operator retiring a key, or the losing
+        # side of a first-use race on a filesystem where flock does not hold.
+        try:
+            dated.append((path.stat().st_mtime_ns, path.name, path.read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            continue
+    dated.sort(reverse=True)
     keys: dict[str, OKPKey] = {}
-    for path in paths:
-        key = _import_private_key(path.read_text(encoding="utf-8"), source=str(path))
+    for _mtime, name, text in dated:
+        path = directory / name
+        key = _import_private_key(text, source=str(path))
         kid = key.thumbprint()
-        if path.name != f"{kid}{KEY_SUFFIX}":
+        if name != f"{kid}{KEY_SUFFIX}":
             # The file name is how `current` refers to a key; a mismatch would sign under one kid
             # and publish under another.
             raise ImproperlyConfigured(f"{path} holds the key whose thumbprint is '{kid}'.")
@@ -299,13 +309,21 @@ def _public(key: OKPKey) -> OKPKey:
 
 def _create_first_key(directory: Path) -> None:
     _ensure_directory(directory)
-    kid = _write_new_key(directory)
-    try:
-        _atomic_write(directory / CURRENT_FILE, kid.encode(), replace=False)
-    except FileExistsError:
-        # Another process won the race. Our key never signed anything, so it must not be published.
-        (directory / f"{kid}{KEY_SUFFIX}").unlink(missing_ok=True)
-    _fsync_directory(directory)
+    # The flock keeps concurrent first uses from each writing a key file that all but one must then
+    # delete, which another process listing the directory meanwhile could cache and publish. The
+    # os.link inside _atomic_write stays the guarantee of a single winner where flock is unreliable
+    # (some network filesystems).
+    with open(directory / LOCK_FILE, "ab") as lock_file:
+        fcntl.flock(lock_file.fileno(), fcntl.LOCK_EX)
+        if (directory / CURRENT_FILE).exists():
+            return
+        kid = _write_new_key(directory)
+        try:
+            _atomic_write(directory / CURRENT_FILE, kid.encode(), replace=False)
+        except FileExistsError:
+            # Another process won. Our key never signed anything, so it must not be published.
+            (directory / f"{kid}{KEY_SUFFIX}").unlink(missing_ok=True)
+        _fsync_directory(directory)
 
 
 def _ensure_directory(directory: Path) -> None:

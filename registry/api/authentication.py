@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from django.core.cache import cache
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, throttling
 
 from registry.models import ApiKey, Organization
@@ -90,3 +91,14 @@ class ApiKeyQuotaThrottle(throttling.BaseThrottle):
 
     def wait(self) -> float:
         return max(1.0, self._wait)
+
+
+class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
+    """Tells drf-spectacular that machines authenticate with `Authorization: Bearer <key>`."""
+
+    target_class = "registry.api.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "kyoka_<prefix>_<secret>",
+                "description": "An API key from `createapikey` or the portal; its scopes limit what it can do."}

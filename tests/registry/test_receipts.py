@@ -72,6 +72,11 @@ def verify_with_jwcrypto(body: bytes, signature: str, jwks: dict[str, Any]) -> s
     return kid
 
 
+def key_files(key_dir: Path) -> list[str]:
+    # Leftover temporary files would end in .tmp; assert there are none, alongside the keys.
+    return sorted(p.name for p in key_dir.iterdir() if p.name not in {"current", ".lock"})
+
+
 def flip_byte(data: bytes, index: int) -> bytes:
     return data[:index] + bytes([data[index] ^ 0x01]) + data[index + 1 :]
 
@@ -268,9 +273,7 @@ def test_keys_are_generated_once_and_reused_from_disk(key_dir: Path, monkeypatch
     # A new process has an empty cache; it must find the key on disk, not make another.
     monkeypatch.setattr(receipts, "_keyrings", {})
     assert header_of(sign_receipt(BODY))["kid"] == first_kid
-    assert sorted(path.name for path in key_dir.iterdir()) == sorted(
-        ["current", f"{first_kid}.json"]
-    )
+    assert key_files(key_dir) == [f"{first_kid}.json"]
     assert (key_dir / "current").read_text().strip() == first_kid
 
 
@@ -358,19 +361,30 @@ def test_processes_racing_on_first_use_all_sign_with_one_key(key_dir: Path):
 
     assert len(set(kids)) == 1
     # The losers discarded their keys: only the winner's is on disk and published.
-    assert sorted(path.name for path in key_dir.iterdir()) == sorted(["current", f"{kids[0]}.json"])
+    assert key_files(key_dir) == [f"{kids[0]}.json"]
     assert [key["kid"] for key in public_jwks()["keys"]] == [kids[0]]
 
 
-def test_the_loser_of_a_first_use_race_adopts_the_winners_key(key_dir: Path):
-    # Deterministic version of the race above: a second creator finds `current` already taken.
-    receipts._create_first_key(key_dir)
-    winner = (key_dir / "current").read_text()
+def test_the_loser_of_a_first_use_race_discards_its_key_and_adopts_the_winners(
+    key_dir: Path, monkeypatch
+):
+    # Where flock does not serialise first use (some network filesystems), another process can
+    # claim `current` after we wrote our key but before we claim it; os.link must then lose.
+    write_new_key = receipts._write_new_key
+    winner: list[str] = []
 
-    receipts._create_first_key(key_dir)
+    def write_then_lose_the_race(directory: Path) -> str:
+        winner.append(write_new_key(directory))
+        (directory / "current").write_text(winner[0])
+        return write_new_key(directory)
 
-    assert (key_dir / "current").read_text() == winner
-    assert sorted(path.name for path in key_dir.iterdir()) == sorted(["current", f"{winner}.json"])
+    monkeypatch.setattr(receipts, "_write_new_key", write_then_lose_the_race)
+
+    signature = sign_receipt(BODY)
+
+    assert header_of(signature)["kid"] == winner[0]
+    assert key_files(key_dir) == [f"{winner[0]}.json"]
+    assert [key["kid"] for key in public_jwks()["keys"]] == winner
 
 
 def test_a_current_file_naming_a_missing_key_is_a_configuration_error(key_dir: Path):
