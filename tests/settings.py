@@ -23,3 +23,10 @@ STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# The embedded default's database, for tests that must hold on SQLite too (near-match recall).
+DATABASES["embedded"] = {  # noqa: F405
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "embedded.sqlite3"),
+    "TEST": {"NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "test-embedded.sqlite3")},
+}

@@ -6,7 +6,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 
 from registry.matching.fingerprints import band_probes, hamming_distance
@@ -64,7 +64,7 @@ def works_by_url(urls: Iterable[tuple[str, str]]) -> dict[str, set[WorkId]]:
     return found
 
 
-def works_by_phash(queries: list[tuple[int, int]]) -> list[dict[WorkId, int]]:
+def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:
     """For each (hash, max_distance), the works with a hash within that distance, and the distance.
 
     Multi-index hashing: every near hash shares a band within max_distance // 3 bits with the
@@ -77,10 +77,10 @@ def works_by_phash(queries: list[tuple[int, int]]) -> list[dict[WorkId, int]]:
     for index, (value, max_distance) in enumerate(queries):
         for band, keys in enumerate(band_probes(value, max_distance)):
             probes[band].extend((index, key) for key in keys)
-    if connection.vendor == "postgresql":
-        rows = _phash_candidates_postgresql(queries, probes)
+    if connections[using].vendor == "postgresql":
+        rows = _phash_candidates_postgresql(queries, probes, using)
     else:
-        rows = _phash_candidates_generic(probes)
+        rows = _phash_candidates_generic(probes, using)
     for index, work_id, value in rows:
         target, max_distance = queries[index]
         distance = hamming_distance(target, value)
@@ -91,7 +91,7 @@ def works_by_phash(queries: list[tuple[int, int]]) -> list[dict[WorkId, int]]:
     return results
 
 
-def _phash_candidates_postgresql(queries, probes) -> list[tuple[int, WorkId, int]]:
+def _phash_candidates_postgresql(queries, probes, using) -> list[tuple[int, WorkId, int]]:
     # One statement: each band's probes are unnested and joined on that band's index; the
     # distance filter runs in the database so only true matches travel back.
     parts, params = [], []
@@ -112,26 +112,27 @@ def _phash_candidates_postgresql(queries, probes) -> list[tuple[int, WorkId, int
         "WHERE bit_count((c.value # q.val)::bit(64)) <= q.maxd"
     )
     params += [[v for v, _ in queries], [d for _, d in queries]]
-    with connection.cursor() as cursor:
+    with connections[using].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
-def _phash_candidates_generic(probes) -> list[tuple[int, WorkId, int]]:
+def _phash_candidates_generic(probes, using) -> list[tuple[int, WorkId, int]]:
     rows: list[tuple[int, WorkId, int]] = []
     for band in range(3):
         wanted: dict[int, list[int]] = defaultdict(list)
         for index, key in probes[band]:
             wanted[key].append(index)
         field = f"band{band}"
-        found = _in_chunks(PerceptualHash.objects.values_list(field, "work_id", "value"), field, set(wanted))
+        queryset = PerceptualHash.objects.using(using).values_list(field, "work_id", "value")
+        found = _in_chunks(queryset, field, set(wanted))
         for key, work_id, value in found:
             rows.extend((index, work_id, value) for index in wanted[key])
     return rows
 
 
 def _in_chunks(queryset, field: str, values: set) -> list[tuple]:
-    if connection.vendor == "postgresql" or len(values) <= SQLITE_CHUNK:
+    if connections[queryset.db].vendor == "postgresql" or len(values) <= SQLITE_CHUNK:
         return list(queryset.filter(**{f"{field}__in": list(values)}))
     ordered = list(values)
     rows: list[tuple] = []
