@@ -77,7 +77,7 @@ class ContentFile(models.Model):
     """A file (or just its hashes, from a manifest) that belongs to a work."""
 
     work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="files")
-    sha256 = models.CharField(max_length=64, db_index=True)
+    sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField(null=True, blank=True)
     media_type = models.CharField(max_length=100, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
@@ -91,6 +91,9 @@ class ContentFile(models.Model):
             models.UniqueConstraint(fields=["work", "sha256"], name="content_file_unique_per_work"),
             models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="content_file_sha256_hex"),
         ]
+        # Plain btree indexes (not db_index, which adds a second LIKE index on PostgreSQL):
+        # checks only ever ask for equality.
+        indexes = [models.Index(fields=["sha256"], name="contentfile_sha256")]
 
     def __str__(self) -> str:
         return self.sha256
@@ -136,13 +139,19 @@ class WorkURL(models.Model):
     # Normalised URL, or a normalised RFC 9309 pattern when is_pattern.
     url = models.CharField(max_length=2048)
     is_pattern = models.BooleanField(default=False)
-    host = models.CharField(max_length=255, db_index=True)
+    host = models.CharField(max_length=255)
     # sha256 of url: an indexable exact key whatever the URL's length.
-    url_hash = models.CharField(max_length=64, db_index=True)
+    url_hash = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["work", "url_hash"], name="work_url_unique_per_work")]
+        indexes = [
+            models.Index(fields=["url_hash"], name="workurl_url_hash"),
+            # Patterns are few; a check fetches the ones on the hosts it asks about. Partial, so a
+            # popular host's millions of exact URLs are not scanned to find its handful of patterns.
+            models.Index(fields=["host"], name="workurl_pattern_host", condition=Q(is_pattern=True)),
+        ]
 
     def __str__(self) -> str:
         return self.url
@@ -167,7 +176,7 @@ class WorkIdentifier(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["work", "scheme", "value"], name="work_identifier_unique_per_work"),
         ]
-        indexes = [models.Index(fields=["scheme", "value"])]
+        indexes = [models.Index(fields=["value", "scheme"], name="workidentifier_value")]
 
     def __str__(self) -> str:
         return f"{self.scheme}:{self.value}"

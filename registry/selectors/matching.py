@@ -12,6 +12,7 @@ from django.db.models import Q
 from registry.matching.fingerprints import band_probes, hamming_distance
 from registry.matching.urls import pattern_matches
 from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
+from registry.selectors.phash_index import phash_index
 from registry.services.references import url_key
 
 WorkId = uuid.UUID
@@ -68,53 +69,31 @@ def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_AL
     """For each (hash, max_distance), the works with a hash within that distance, and the distance.
 
     Multi-index hashing: every near hash shares a band within max_distance // 3 bits with the
-    query, so the band probes find them all by index; the exact distance is verified after.
+    query, so probing the bands finds them all (exact recall); the distance is verified after.
+    On PostgreSQL the probes run against the in-memory index (see phash_index: ~70,000 probes
+    for 100 items is too many index descents); on SQLite against the band columns.
     """
     results: list[dict[WorkId, int]] = [{} for _ in queries]
     if not queries:
         return results
-    probes: list[list[tuple[int, int]]] = [[], [], []]  # per band: (query index, band key)
-    for index, (value, max_distance) in enumerate(queries):
-        for band, keys in enumerate(band_probes(value, max_distance)):
-            probes[band].extend((index, key) for key in keys)
     if connections[using].vendor == "postgresql":
-        rows = _phash_candidates_postgresql(queries, probes, using)
-    else:
-        rows = _phash_candidates_generic(probes, using)
-    for index, work_id, value in rows:
-        target, max_distance = queries[index]
+        index = phash_index(using)
+        found = index.search(queries)
+        present = index.confirm({row_id for per_query in found for _, row_id in per_query.values()})
+        return [{work: distance for work, (distance, row_id) in per_query.items() if row_id in present}
+                for per_query in found]
+    probes: list[list[tuple[int, int]]] = [[], [], []]  # per band: (query index, band key)
+    for index_, (value, max_distance) in enumerate(queries):
+        for band, keys in enumerate(band_probes(value, max_distance)):
+            probes[band].extend((index_, key) for key in keys)
+    for index_, work_id, value in _phash_candidates_generic(probes, using):
+        target, max_distance = queries[index_]
         distance = hamming_distance(target, value)
         if distance <= max_distance:
-            best = results[index].get(work_id)
+            best = results[index_].get(work_id)
             if best is None or distance < best:
-                results[index][work_id] = distance
+                results[index_][work_id] = distance
     return results
-
-
-def _phash_candidates_postgresql(queries, probes, using) -> list[tuple[int, WorkId, int]]:
-    # One statement: each band's probes are unnested and joined on that band's index; the
-    # distance filter runs in the database so only true matches travel back.
-    parts, params = [], []
-    for band in range(3):
-        if not probes[band]:
-            continue
-        parts.append(
-            # Only the band number (0-2, from range()) is formatted in; every value is a parameter.
-            f"SELECT pr.idx, p.work_id, p.value FROM unnest(%s::int[], %s::int[]) AS pr(idx, k) "  # noqa: S608
-            f"JOIN registry_perceptualhash p ON p.band{band} = pr.k"
-        )
-        params += [[i for i, _ in probes[band]], [k for _, k in probes[band]]]
-    sql = (
-        "SELECT DISTINCT c.idx, c.work_id, c.value FROM ("  # noqa: S608 — only the fixed parts above
-        + " UNION ALL ".join(parts)
-        + ") AS c "
-        "JOIN unnest(%s::bigint[], %s::int[]) WITH ORDINALITY AS q(val, maxd, ord) ON q.ord - 1 = c.idx "
-        "WHERE bit_count((c.value # q.val)::bit(64)) <= q.maxd"
-    )
-    params += [[v for v, _ in queries], [d for _, d in queries]]
-    with connections[using].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
 
 
 def _phash_candidates_generic(probes, using) -> list[tuple[int, WorkId, int]]:

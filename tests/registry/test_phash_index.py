@@ -1,0 +1,57 @@
+"""The in-memory near-match index stays exactly as fresh as the table it caches."""
+
+from __future__ import annotations
+
+import pytest
+
+from registry.matching.fingerprints import phash_bands
+from registry.models import ContentFile, PerceptualHash
+from registry.selectors import phash_index as phash_index_module
+from registry.selectors.matching import works_by_phash
+from registry.services.works import work_register
+from tests.conftest import SYSTEM
+
+pytestmark = pytest.mark.django_db
+
+BASE = 0x1234_5678_9ABC_DEF0
+
+
+def add_hash(studio, ref: str, value: int, *, pk: int | None = None) -> PerceptualHash:
+    work = work_register(actor=SYSTEM, organization=studio, external_ref=ref, title=ref, kind="image")
+    content = ContentFile.objects.create(work=work, sha256=f"{abs(hash(ref)):064x}"[:64])
+    return PerceptualHash.objects.create(pk=pk, content_file=content, work=work, value=value,
+                                         **dict(zip(("band0", "band1", "band2"), phash_bands(value), strict=True)))
+
+
+def found(value: int, distance: int = 8) -> dict:
+    return works_by_phash([(value, distance)])[0]
+
+
+def test_a_hash_added_after_loading_is_found_on_the_next_lookup(studio):
+    found(BASE)  # loads the index
+    row = add_hash(studio, "late", BASE ^ 0b111)
+    assert found(BASE) == {row.work_id: 3}
+
+
+def test_a_deleted_hash_no_longer_matches(studio):
+    row = add_hash(studio, "gone", BASE ^ 0b1)
+    assert found(BASE) == {row.work_id: 1}
+    PerceptualHash.objects.filter(pk=row.pk).delete()
+    assert found(BASE) == {}
+
+
+def test_merging_the_tail_keeps_every_answer(studio, monkeypatch):
+    monkeypatch.setattr(phash_index_module.PhashIndex, "MERGE_TAIL_AT", 2)
+    rows = [add_hash(studio, f"m{n}", BASE ^ (1 << n)) for n in range(5)]
+    assert found(BASE) == {row.work_id: 1 for row in rows}
+    assert found(BASE ^ (1 << 63), 0) == {}
+
+
+def test_a_row_committed_behind_the_highest_id_is_found_after_reconciling(studio, monkeypatch):
+    newest = add_hash(studio, "newest", BASE ^ (1 << 40))
+    found(BASE)
+    # A transaction that took a lower id commits after a higher one was already read.
+    behind = add_hash(studio, "behind", BASE ^ (1 << 20), pk=newest.pk - 1)
+    assert behind.work_id not in found(BASE)  # inside the reconcile window: fails closed
+    monkeypatch.setattr(phash_index_module, "RECONCILE_SECONDS", 0.0)
+    assert found(BASE) == {newest.work_id: 1, behind.work_id: 1}
