@@ -50,7 +50,7 @@ def works_by_url(urls: Iterable[tuple[str, str]]) -> dict[str, set[WorkId]]:
     if not by_hash:
         return found
     rows = WorkURL.objects.filter(
-        Q(is_pattern=False, url_hash__in=list(by_hash)) | Q(is_pattern=True, host__in=list(hosts))
+        Q(is_pattern=False, url_hash__any=list(by_hash)) | Q(is_pattern=True, host__any=list(hosts))
     ).values_list("url", "url_hash", "is_pattern", "host", "work_id")
     urls_by_host: dict[str, list[str]] = defaultdict(list)
     for url, host in urls:
@@ -112,9 +112,9 @@ def _phash_candidates_generic(probes, using) -> list[tuple[int, WorkId, int]]:
 
 def _in_chunks(queryset, field: str, values: set) -> list[tuple]:
     if connections[queryset.db].vendor == "postgresql" or len(values) <= SQLITE_CHUNK:
-        return list(queryset.filter(**{f"{field}__in": list(values)}))
+        return list(queryset.filter(**{f"{field}__any": list(values)}))
     ordered = list(values)
     rows: list[tuple] = []
     for start in range(0, len(ordered), SQLITE_CHUNK):
-        rows.extend(queryset.filter(**{f"{field}__in": ordered[start:start + SQLITE_CHUNK]}))
+        rows.extend(queryset.filter(**{f"{field}__any": ordered[start:start + SQLITE_CHUNK]}))
     return rows
