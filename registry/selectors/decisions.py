@@ -11,7 +11,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from registry.models import DisputeWork, Grant, Organization, Work
 from registry.models.disputes import Dispute
@@ -88,7 +88,7 @@ def decide(request: CheckRequest, items: list[Item]) -> list[ItemResult]:
     matched = _match(items)
     work_ids = {work_id for per_item in matched for work_id in per_item}
     works = _load_works(work_ids)
-    disputed = _open_dispute_work_ids(work_ids)
+    disputed = {work_id for work_id, work in works.items() if work.under_dispute}
     grants_by_work = _candidate_grants(works.values())
     verdicts = {
         work_id: _decide_work(request, work, grants_by_work.get(work_id, []))
@@ -156,22 +156,18 @@ def _match(items: list[Item]) -> list[dict[uuid.UUID, tuple[list[str], int | Non
 
 
 def _load_works(work_ids: set[uuid.UUID]) -> dict[uuid.UUID, Work]:
+    """The matched works with their owners, and whether each is under an open dispute: one query."""
     if not work_ids:
         return {}
-    works = Work.objects.filter(pk__in=work_ids).select_related("owner").only(
-        "id", "title", "status", "lineage", "owner_id", "external_ref",
-        "owner__slug", "owner__name", "owner__verified_at", "owner__suspended_at",
+    open_dispute = DisputeWork.objects.filter(work_id=OuterRef("pk"), dispute__status__in=Dispute.OPEN_STATUSES)
+    works = (
+        Work.objects.filter(pk__any=list(work_ids))
+        .select_related("owner")
+        .only("id", "title", "status", "lineage", "owner_id", "external_ref",
+              "owner__slug", "owner__name", "owner__verified_at", "owner__suspended_at")
+        .annotate(under_dispute=Exists(open_dispute))
     )
     return {work.pk: work for work in works}
-
-
-def _open_dispute_work_ids(work_ids: set[uuid.UUID]) -> set[uuid.UUID]:
-    if not work_ids:
-        return set()
-    return set(
-        DisputeWork.objects.filter(work_id__in=work_ids, dispute__status__in=Dispute.OPEN_STATUSES)
-        .values_list("work_id", flat=True)
-    )
 
 
 def _candidate_grants(works) -> dict[uuid.UUID, list[Grant]]:
