@@ -1,7 +1,30 @@
 """Routes of the administrators' desk (staff only)."""
 
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from portal.views import desk
 
 app_name = "desk"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", desk.queue, name="queue"),
+    path("disputes/<uuid:dispute_id>/", desk.dispute_detail, name="dispute"),
+    path("disputes/<uuid:dispute_id>/assign", desk.dispute_assign_view, name="dispute-assign"),
+    path("disputes/<uuid:dispute_id>/start-review", desk.dispute_start_review_view, name="dispute-start-review"),
+    path("disputes/<uuid:dispute_id>/comment", desk.dispute_comment_view, name="dispute-comment"),
+    path("disputes/<uuid:dispute_id>/request-info", desk.dispute_request_info_view, name="dispute-request-info"),
+    path("disputes/<uuid:dispute_id>/decide", desk.dispute_decide_view, name="dispute-decide"),
+    path("files/<int:file_id>", desk.content_file, name="content-file"),
+    path("evidence/<int:evidence_id>", desk.evidence_file, name="evidence-file"),
+    path("organizations/", desk.organizations, name="organizations"),
+    path("organizations/<int:organization_id>/", desk.organization_detail, name="organization"),
+    path("organizations/<int:organization_id>/suspend", desk.organization_suspend_view, name="organization-suspend"),
+    path(
+        "organizations/<int:organization_id>/unsuspend", desk.organization_unsuspend_view, name="organization-unsuspend"
+    ),
+    path("verification/<int:request_id>/approve", desk.verification_approve_view, name="verification-approve"),
+    path("verification/<int:request_id>/reject", desk.verification_reject_view, name="verification-reject"),
+    path("keys/<int:key_id>/suspend", desk.api_key_suspend_view, name="api-key-suspend"),
+    path("history/", desk.history_lookup, name="history-lookup"),
+    path("history/<str:object_type>/<str:object_id>/", desk.history, name="history"),
+]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry.api import activity, checks, grants, keys, permission_requests, works
+from registry.api import activity, checks, disputes, grants, keys, permission_requests, works
 
 app_name = "api"
 
@@ -10,6 +10,16 @@ urlpatterns = [
     path("checks/<uuid:check_id>", checks.CheckDetailView.as_view(), name="check-detail"),
     path("receipts/verify", checks.ReceiptVerifyView.as_view(), name="receipts-verify"),
     path("purposes", checks.PurposesView.as_view(), name="purposes"),
+    path("disputes", disputes.DisputeListView.as_view(), name="disputes"),
+    path("disputes/<uuid:dispute_id>", disputes.DisputeDetailView.as_view(), name="dispute-detail"),
+    path("disputes/<uuid:dispute_id>/comments", disputes.DisputeCommentsView.as_view(), name="dispute-comments"),
+    path("disputes/<uuid:dispute_id>/withdraw", disputes.DisputeWithdrawView.as_view(), name="dispute-withdraw"),
+    path("disputes/<uuid:dispute_id>/assign", disputes.DisputeAssignView.as_view(), name="dispute-assign"),
+    path("disputes/<uuid:dispute_id>/start-review", disputes.DisputeStartReviewView.as_view(),
+         name="dispute-start-review"),
+    path("disputes/<uuid:dispute_id>/request-info", disputes.DisputeRequestInfoView.as_view(),
+         name="dispute-request-info"),
+    path("disputes/<uuid:dispute_id>/decide", disputes.DisputeDecideView.as_view(), name="dispute-decide"),
     # The rightsholder API (works, files, grants, permission requests), activity and API keys.
     path("works", works.WorkListView.as_view(), name="works"),
     path("works/<uuid:work_id>", works.WorkDetailView.as_view(), name="work-detail"),

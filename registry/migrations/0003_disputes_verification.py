@@ -4,7 +4,6 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-
 # The dispute state machine, in the database: whatever writes the row (a service, the admin,
 # a shell, two reviewers racing), a dispute starts open and only makes the moves in
 # Dispute.TRANSITIONS. Terminal states (upheld, rejected, withdrawn) never change again.

@@ -15,6 +15,7 @@ from registry.models import ContentFile, Membership, Organization, PerceptualHas
 from registry.models.works import MAX_WORK_DEPTH
 from registry.services.actors import Actor, authorize
 from registry.services.audit import audit_append
+from registry.services.conflicts import conflicts_detect
 from registry.services.references import UrlReference, parse_references
 
 EDITABLE_FIELDS = ("title", "kind", "description", "year", "creators")
@@ -41,10 +42,16 @@ def _validate_parent(*, organization: Organization, parent: Work | None, work: W
         )
 
 
-def _validate_fields(fields: dict[str, Any]) -> None:
+def work_fields_validate(fields: dict[str, Any]) -> None:
+    """The field rules every way in applies (API, portal, bulk upload); checks the keys given."""
     errors: dict[str, list[str]] = {}
-    if "title" in fields and not str(fields["title"] or "").strip():
-        errors["title"] = ["This field is required."]
+    for name in ("external_ref", "title"):
+        if name in fields and not str(fields[name] or "").strip():
+            errors[name] = ["This field is required."]
+    for name in ("external_ref", "title", "creators"):
+        limit = Work._meta.get_field(name).max_length
+        if len(str(fields.get(name) or "").strip()) > limit:
+            errors[name] = [f"At most {limit} characters."]
     if "kind" in fields and fields["kind"] not in Work.Kind.values:
         errors["kind"] = [f"Unknown kind '{fields['kind']}'."]
     if fields.get("year") is not None and not (0 < int(fields["year"]) < 10000):
@@ -83,9 +90,9 @@ def work_register(
     """Register a work with its URLs and identifiers, all or nothing."""
     authorize(actor, organization, role=Membership.Role.MANAGER, scope="works:write")
     external_ref = external_ref.strip()
-    if not external_ref:
-        raise ValidationFailed("A work needs an external_ref.", fields={"external_ref": ["This field is required."]})
-    _validate_fields({"title": title, "kind": kind, "year": year})
+    work_fields_validate(
+        {"external_ref": external_ref, "title": title, "kind": kind, "year": year, "creators": creators}
+    )
     _validate_parent(organization=organization, parent=parent)
     url_refs, identifier_refs = parse_references(urls=urls, identifiers=identifiers)
     try:
@@ -106,6 +113,7 @@ def work_register(
         data={"external_ref": external_ref, "title": work.title, "parent": str(parent.pk) if parent else None,
               "urls": [u.url for u in url_refs], "identifiers": [f"{s}:{v}" for s, v in identifier_refs]},
     )
+    conflicts_detect(work_ids=[work.pk])
     return work
 
 
@@ -124,7 +132,7 @@ def work_update(
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"parent"}
     if unknown:
         raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
-    _validate_fields(changes)
+    work_fields_validate(changes)
     url_refs, identifier_refs = parse_references(urls=urls or (), identifiers=identifiers or ())
     changed: dict[str, Any] = {}
     for field in EDITABLE_FIELDS:
@@ -152,6 +160,8 @@ def work_update(
             actor=actor, action="work.update", object_type="work", object_id=str(work.pk),
             organization=work.owner.slug, data=changed,
         )
+    if urls is not None or identifiers is not None:
+        conflicts_detect(work_ids=[work.pk])
     return work
 
 
@@ -221,6 +231,7 @@ def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: 
                 organization=work.owner.slug,
                 data={"sha256": fingerprint.sha256, "media_type": fingerprint.media_type, "size": fingerprint.size},
             )
+            conflicts_detect(work_ids=[work.pk])
     except BaseException:
         content_file.file.delete(save=False)
         raise

@@ -1,0 +1,185 @@
+"""Reading disputes: who may see which, the reviewers' queue, both sides compared, histories."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from registry.matching.fingerprints import hamming_distance, phash_to_hex
+from registry.models import (
+    AuditEvent,
+    ContentFile,
+    Dispute,
+    DisputeWork,
+    Grant,
+    Membership,
+    Organization,
+    Work,
+    WorkIdentifier,
+    WorkURL,
+)
+from registry.services.actors import Actor
+
+
+def disputes_visible_to(actor: Actor) -> QuerySet[Dispute]:
+    """Reviewers see every dispute; anyone else only those where an organisation of theirs is a party."""
+    disputes = Dispute.objects.select_related("claimant", "respondent", "assignee")
+    if actor.is_reviewer:
+        return disputes
+    if actor.api_key is not None:
+        organizations: list[int] | QuerySet = [actor.api_key.organization_id]
+    elif actor.user_or_none is not None:
+        organizations = Membership.objects.filter(user=actor.user_or_none).values("organization_id")
+    else:
+        return disputes.none()
+    return disputes.filter(Q(claimant_id__in=organizations) | Q(respondent_id__in=organizations))
+
+
+# The queue's age filter: disputes waiting longer than this many days.
+QUEUE_AGES = {"1d": 1, "7d": 7, "30d": 30}
+
+
+def dispute_queue(
+    *,
+    statuses: list[str] | None = None,
+    kind: str = "",
+    age: str = "",
+    assignee: str = "",
+    me: int | None = None,
+) -> QuerySet[Dispute]:
+    """The reviewers' queue, oldest first. `assignee`: "me", "none", a user id, or "" for anyone."""
+    disputes = Dispute.objects.select_related("claimant", "respondent", "assignee").order_by("created_at")
+    disputes = disputes.filter(status__in=statuses or list(Dispute.OPEN_STATUSES))
+    if kind:
+        disputes = disputes.filter(kind=kind)
+    if age in QUEUE_AGES:
+        disputes = disputes.filter(created_at__lte=timezone.now() - timedelta(days=QUEUE_AGES[age]))
+    if assignee == "me":
+        disputes = disputes.filter(assignee_id=me)
+    elif assignee == "none":
+        disputes = disputes.filter(assignee__isnull=True)
+    elif assignee.isdigit():
+        disputes = disputes.filter(assignee_id=int(assignee))
+    return disputes
+
+
+@dataclass
+class FileView:
+    content_file: ContentFile
+    phashes: list[int]
+
+    @property
+    def phash_hex(self) -> list[str]:
+        return [phash_to_hex(value) for value in self.phashes]
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_file.media_type.startswith("image/") and bool(self.content_file.file)
+
+
+@dataclass
+class WorkView:
+    work: Work
+    side: str
+    files: list[FileView] = field(default_factory=list)
+    identifiers: list[str] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PairView:
+    """How close one claimant work and one respondent work are."""
+
+    claimant: WorkView
+    respondent: WorkView
+    same_sha256: list[str]
+    phash_distance: int | None
+    shared_identifiers: list[str]
+    shared_urls: list[str]
+
+
+@dataclass
+class Comparison:
+    claimant: list[WorkView]
+    respondent: list[WorkView]
+    pairs: list[PairView]
+
+
+def dispute_comparison(dispute: Dispute) -> Comparison:
+    """Both sides' works with their files, hashes and references, and each pair's distance.
+
+    Four queries whatever the number of works: links, files with their hashes, identifiers, URLs.
+    """
+    links = list(DisputeWork.objects.filter(dispute=dispute).select_related("work__owner").order_by("work__title"))
+    views = {link.work_id: WorkView(work=link.work, side=link.side) for link in links}
+    files = ContentFile.objects.filter(work_id__in=views).prefetch_related("perceptual_hashes").order_by("created_at")
+    for content_file in files:
+        phashes = [h.value for h in content_file.perceptual_hashes.all()]
+        views[content_file.work_id].files.append(FileView(content_file, phashes))
+    for scheme, value, work_id in WorkIdentifier.objects.filter(work_id__in=views).values_list(
+        "scheme", "value", "work_id"
+    ):
+        views[work_id].identifiers.append(f"{scheme}:{value}")
+    for url, is_pattern, work_id in WorkURL.objects.filter(work_id__in=views).values_list(
+        "url", "is_pattern", "work_id"
+    ):
+        views[work_id].urls.append(url + (" (pattern)" if is_pattern else ""))
+    claimant = [v for v in views.values() if v.side == DisputeWork.Side.CLAIMANT]
+    respondent = [v for v in views.values() if v.side == DisputeWork.Side.RESPONDENT]
+    pairs = [_pair(c, r) for c in claimant for r in respondent]
+    return Comparison(claimant=claimant, respondent=respondent, pairs=pairs)
+
+
+def _pair(claimant: WorkView, respondent: WorkView) -> PairView:
+    left = {f.content_file.sha256 for f in claimant.files}
+    right = {f.content_file.sha256 for f in respondent.files}
+    distances = [
+        hamming_distance(a, b)
+        for fa in claimant.files
+        for a in fa.phashes
+        for fb in respondent.files
+        for b in fb.phashes
+    ]
+    return PairView(
+        claimant=claimant,
+        respondent=respondent,
+        same_sha256=sorted(left & right),
+        phash_distance=min(distances) if distances else None,
+        shared_identifiers=sorted(set(claimant.identifiers) & set(respondent.identifiers)),
+        shared_urls=sorted(set(claimant.urls) & set(respondent.urls)),
+    )
+
+
+def audit_history(*, object_type: str, object_id: str) -> QuerySet[AuditEvent]:
+    """Every audit event about one thing, in chain order.
+
+    A work's history includes its grants and its disputes; an organisation's, everything
+    recorded under it (its works, grants, keys, members) and the disputes it is a party to.
+    """
+    about = Q(object_type=object_type, object_id=object_id)
+    if object_type == "work" and _is_uuid(object_id):
+        grants = Grant.objects.filter(work_id=object_id).values_list("pk", flat=True)
+        disputes = DisputeWork.objects.filter(work_id=object_id).values_list("dispute_id", flat=True)
+        about |= Q(object_type="grant", object_id__in=[str(pk) for pk in grants])
+        about |= Q(object_type="dispute", object_id__in=[str(pk) for pk in disputes])
+    elif object_type == "organization" and object_id.isdigit():
+        organization = Organization.objects.filter(pk=int(object_id)).first()
+        if organization is not None:
+            disputes = Dispute.objects.filter(Q(claimant=organization) | Q(respondent=organization)).values_list(
+                "pk", flat=True
+            )
+            about |= Q(organization=organization.slug)
+            about |= Q(object_type="dispute", object_id__in=[str(pk) for pk in disputes])
+    return AuditEvent.objects.filter(about).order_by("seq")
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,243 @@
+"""Conflict detection: content one organisation registers that another already registered.
+
+Under an opt-in regime the danger is a false permission: someone registers a studio's art as
+their own and licenses it. So when a work's file (same SHA-256, or a perceptual hash within
+the match distance), identifier or exact URL matches another organisation's active work,
+Kyoka opens an ownership dispute by itself, and both works answer `disputed` until a
+reviewer decides.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from registry.matching.fingerprints import phash_to_hex
+from registry.models import (
+    ContentFile,
+    Dispute,
+    DisputeEvent,
+    DisputeWork,
+    Organization,
+    PerceptualHash,
+    Work,
+    WorkIdentifier,
+    WorkURL,
+)
+from registry.selectors.matching import works_by_identifier, works_by_phash, works_by_sha256
+from registry.services.actors import Actor
+from registry.services.audit import audit_append
+from registry.services.notifications import notify_after_commit, notify_dispute_opened
+
+# The distance a check matches at by default: what a check would call the same image.
+CONFLICT_PHASH_DISTANCE = 8
+CONFLICT_DETECTOR = Actor.for_system("conflict-detection")
+
+WorkId = uuid.UUID
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why two works conflict: how they matched and on what."""
+
+    method: str  # sha256 | phash | identifier | url
+    value: str
+    distance: int | None = None
+
+    def as_data(self) -> dict[str, object]:
+        data: dict[str, object] = {"method": self.method, "value": self.value}
+        if self.distance is not None:
+            data["distance"] = self.distance
+        return data
+
+    def describe(self) -> str:
+        if self.method == "phash":
+            return f"a near-identical image (perceptual hash distance {self.distance})"
+        return {
+            "sha256": "the same file",
+            "identifier": "the same identifier",
+            "url": "the same URL",
+        }[self.method] + f" ({self.value})"
+
+
+def conflict_key(first: WorkId, second: WorkId) -> str:
+    """The same for a pair whichever way round it is found, so a pair opens one dispute, ever."""
+    low, high = sorted((first.hex, second.hex))
+    return f"ownership:{low}:{high}"
+
+
+@transaction.atomic
+def conflicts_detect(*, work_ids: Iterable[WorkId]) -> list[Dispute]:
+    """Open an ownership dispute for each new conflict between these works and other owners' works.
+
+    Set-based for bulk uploads: a batch of any size costs a fixed number of queries, plus
+    a few per dispute actually opened (its audit event). Call it inside the transaction
+    that registered the references, so the dispute exists as soon as they do.
+
+    Once per pair: a pair that already has a dispute (open or decided) gets no second one,
+    also when two registrations race (the unique conflict_key settles it). Only active
+    works conflict; the earlier registration is the claimant, the later the respondent.
+    """
+    batch = {
+        work.pk: work
+        for work in Work.objects.filter(pk__in=set(work_ids), status=Work.Status.ACTIVE).select_related("owner")
+    }
+    if not batch:
+        return []
+    hits = _shared_references(set(batch))
+    foreign = _foreign_candidates(batch, {other for _, others in hits for other in others})
+    works = {**batch, **foreign}
+    candidates: dict[str, tuple[Work, Work, list[Evidence]]] = {}
+    for source_id, others in hits:
+        source = batch[source_id]
+        # Only works of another owner pair up: a catalog that reuses one file across many of
+        # its own works (a logo, a placeholder) costs nothing here, however large it grows.
+        for other_id in others.keys() & works.keys():
+            other = works[other_id]
+            if other.owner_id == source.owner_id:
+                continue
+            key = conflict_key(source_id, other_id)
+            if key not in candidates:
+                earlier, later = sorted((source, other), key=lambda w: (w.created_at, w.pk.hex))
+                candidates[key] = (earlier, later, [])
+            if others[other_id] not in candidates[key][2]:
+                candidates[key][2].append(others[other_id])
+    if not candidates:
+        return []
+    taken = set(Dispute.objects.filter(conflict_key__in=list(candidates)).values_list("conflict_key", flat=True))
+    fresh = {key: value for key, value in candidates.items() if key not in taken}
+    if not fresh:
+        return []
+    return _open_disputes(fresh)
+
+
+Hit = tuple[WorkId, dict[WorkId, Evidence]]
+
+
+def _shared_references(work_ids: set[WorkId]) -> list[Hit]:
+    """For each reference of the batch's works: the other works that share it, and how."""
+    hits: list[Hit] = []
+
+    files = list(ContentFile.objects.filter(work_id__in=work_ids).values_list("sha256", "work_id"))
+    by_sha256 = works_by_sha256(sha for sha, _ in files)
+    for sha256, work_id in files:
+        found = Evidence("sha256", sha256)
+        hits.append((work_id, dict.fromkeys(by_sha256.get(sha256, ()), found)))
+
+    hashes = list(PerceptualHash.objects.filter(work_id__in=work_ids).values_list("value", "work_id"))
+    near = works_by_phash([(value, CONFLICT_PHASH_DISTANCE) for value, _ in hashes])
+    for (value, work_id), matches in zip(hashes, near, strict=True):
+        hex_value = phash_to_hex(value)
+        hits.append((work_id, {other: Evidence("phash", hex_value, d) for other, d in matches.items()}))
+
+    identifiers = list(WorkIdentifier.objects.filter(work_id__in=work_ids).values_list("scheme", "value", "work_id"))
+    by_identifier = works_by_identifier((scheme, value) for scheme, value, _ in identifiers)
+    for scheme, value, work_id in identifiers:
+        found = Evidence("identifier", f"{scheme}:{value}")
+        hits.append((work_id, dict.fromkeys(by_identifier.get((scheme, value), ()), found)))
+
+    # Exact URLs only, not patterns: a pattern stakes out a path space (a whole CDN folder),
+    # and overlapping with it is not by itself a claim on the same work. matching.works_by_url
+    # also answers pattern hits, so the exact lookup is done here, on the same index.
+    urls = list(
+        WorkURL.objects.filter(work_id__in=work_ids, is_pattern=False).values_list("url_hash", "url", "work_id")
+    )
+    same_url: dict[str, list[WorkId]] = defaultdict(list)
+    if urls:
+        for url_hash, other in WorkURL.objects.filter(
+            is_pattern=False, url_hash__in={url_hash for url_hash, _, _ in urls}
+        ).values_list("url_hash", "work_id"):
+            same_url[url_hash].append(other)
+    for url_hash, url, work_id in urls:
+        hits.append((work_id, dict.fromkeys(same_url.get(url_hash, ()), Evidence("url", url))))
+    return hits
+
+
+def _foreign_candidates(batch: dict[WorkId, Work], candidate_ids: set[WorkId]) -> dict[WorkId, Work]:
+    """The active works among the candidates that some other organisation owns, in one query."""
+    candidate_ids -= batch.keys()
+    if not candidate_ids:
+        return {}
+    works = Work.objects.filter(pk__in=candidate_ids, status=Work.Status.ACTIVE).select_related("owner")
+    owners = {work.owner_id for work in batch.values()}
+    if len(owners) == 1:
+        # The usual batch (one catalog): its owner's own works are no conflict, so they
+        # are not even fetched.
+        works = works.exclude(owner_id__in=owners)
+    return {work.pk: work for work in works}
+
+
+def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[Dispute]:
+    drafts = [
+        (
+            Dispute(
+                kind=Dispute.Kind.OWNERSHIP,
+                claimant_id=earlier.owner_id,
+                respondent_id=later.owner_id,
+                statement=_statement(earlier, later, found),
+                conflict_key=key,
+            ),
+            earlier,
+            later,
+            found,
+        )
+        for key, (earlier, later, found) in fresh.items()
+    ]
+    # ON CONFLICT DO NOTHING: a registration racing this one may have opened the same pair a
+    # moment ago; its row wins and ours is skipped. Whatever we inserted is ours to finish.
+    Dispute.objects.bulk_create([draft[0] for draft in drafts], ignore_conflicts=True)
+    inserted = set(Dispute.objects.filter(pk__in=[draft[0].pk for draft in drafts]).values_list("pk", flat=True))
+    opened = [draft for draft in drafts if draft[0].pk in inserted]
+    if not opened:
+        return []
+    links, events = [], []
+    for dispute, earlier, later, _found in opened:
+        links += [
+            DisputeWork(dispute=dispute, work_id=earlier.pk, side=DisputeWork.Side.CLAIMANT),
+            DisputeWork(dispute=dispute, work_id=later.pk, side=DisputeWork.Side.RESPONDENT),
+        ]
+        events.append(
+            DisputeEvent(
+                dispute=dispute,
+                kind=DisputeEvent.Kind.TRANSITION,
+                to_status=Dispute.Status.OPEN,
+                message="Opened automatically: the registrations conflict.",
+            )
+        )
+    DisputeWork.objects.bulk_create(links)
+    DisputeEvent.objects.bulk_create(events)
+    owners = Organization.objects.in_bulk(
+        {draft[0].claimant_id for draft in opened} | {draft[0].respondent_id for draft in opened}
+    )
+    for dispute, earlier, later, found in opened:
+        audit_append(
+            actor=CONFLICT_DETECTOR,
+            action="dispute.open",
+            object_type="dispute",
+            object_id=str(dispute.pk),
+            organization=owners[dispute.respondent_id].slug,
+            data={
+                "kind": dispute.kind,
+                "automatic": True,
+                "claimant": owners[dispute.claimant_id].slug,
+                "respondent": owners[dispute.respondent_id].slug,
+                "claimant_work": str(earlier.pk),
+                "respondent_work": str(later.pk),
+                "matches": [e.as_data() for e in found],
+            },
+        )
+        notify_after_commit(notify_dispute_opened, dispute_id=str(dispute.pk))
+    return [draft[0] for draft in opened]
+
+
+def _statement(earlier: Work, later: Work, found: list[Evidence]) -> str:
+    shared = "; ".join(e.describe() for e in found)
+    return (
+        f'"{later.title}" ({later.external_ref}), registered by {later.owner.name}, matches '
+        f'"{earlier.title}" ({earlier.external_ref}), registered earlier by {earlier.owner.name}: '
+        f"{shared}."
+    )

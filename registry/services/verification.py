@@ -1,0 +1,198 @@
+"""Who a rightsholder is: organisations submit their identity, reviewers verify or reject it.
+
+An unverified organisation's registrations count as registered, but its grants count for
+nothing in checks; verification changes that from the next check on. Reviewers can also
+suspend an organisation: its keys stop working, its members can only read, and its grants
+stop counting until it is unsuspended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import URLValidator, validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from registry.exceptions import Conflict, InvalidTransition, ValidationFailed
+from registry.models import Membership, Organization, VerificationRequest
+from registry.services.actors import Actor, authorize, authorize_reviewer
+from registry.services.audit import audit_append
+from registry.services.evidence import Upload, evidence_errors, evidence_store
+from registry.services.notifications import notify_after_commit, notify_verification_decided
+from registry.services.organizations import organization_verify
+from registry.territories import is_territory
+
+PROFILE_FIELDS = ("legal_name", "registration_number", "country", "website", "contact_email")
+
+
+def _profile_errors(profile: dict[str, str]) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not profile["legal_name"]:
+        errors["legal_name"] = ["This field is required."]
+    if profile["country"] and not is_territory(profile["country"]):
+        errors["country"] = ["Not an ISO 3166-1 alpha-2 code."]
+    if profile["website"]:
+        try:
+            URLValidator(schemes=["http", "https"])(profile["website"])
+        except DjangoValidationError:
+            errors["website"] = ["Not an http(s) URL."]
+    if profile["contact_email"]:
+        try:
+            validate_email(profile["contact_email"])
+        except DjangoValidationError:
+            errors["contact_email"] = ["Not an email address."]
+    return errors
+
+
+@transaction.atomic
+def verification_request_submit(
+    *,
+    actor: Actor,
+    organization: Organization,
+    legal_name: str,
+    registration_number: str = "",
+    country: str = "",
+    website: str = "",
+    contact_email: str = "",
+    evidence: Sequence[Upload] = (),
+) -> VerificationRequest:
+    """An owner states who the organisation is, with evidence, for reviewers to check.
+
+    The organisation's profile takes the submitted details at once; the request keeps them
+    as submitted. One request is pending at a time (a database constraint holds it).
+    """
+    # People only: no key scope covers an organisation's identity.
+    authorize(actor, organization, role=Membership.Role.OWNER, scope="organization")
+    profile = {
+        "legal_name": legal_name.strip(),
+        "registration_number": registration_number.strip(),
+        "country": country.strip().upper(),
+        "website": website.strip(),
+        "contact_email": contact_email.strip(),
+    }
+    errors = _profile_errors(profile) | evidence_errors(evidence)
+    if errors:
+        raise ValidationFailed("The verification request is not valid.", fields=errors)
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if organization.verified_at is not None:
+        raise Conflict("This organisation is already verified.")
+    if organization.verification_requests.filter(
+        status=VerificationRequest.Status.PENDING
+    ).exists():
+        raise Conflict("A verification request is already waiting for review.")
+    for field, value in profile.items():
+        setattr(organization, field, value)
+    organization.save(update_fields=list(PROFILE_FIELDS))
+    request = VerificationRequest.objects.create(
+        organization=organization, submitted_by=actor.user_or_none, **profile
+    )
+    names = evidence_store(
+        actor=actor, organization=organization, evidence=evidence, verification_request=request
+    )
+    audit_append(
+        actor=actor,
+        action="organization.verification_submit",
+        object_type="organization",
+        object_id=str(organization.pk),
+        organization=organization.slug,
+        data={**profile, "request": request.pk, "evidence": names},
+    )
+    return request
+
+
+def _locked_pending(request: VerificationRequest) -> VerificationRequest:
+    request = VerificationRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != VerificationRequest.Status.PENDING:
+        raise InvalidTransition(f"This verification request is already {request.status}.")
+    return request
+
+
+@transaction.atomic
+def verification_request_approve(
+    *, actor: Actor, verification_request: VerificationRequest, note: str = ""
+) -> VerificationRequest:
+    """A reviewer accepts the evidence: the organisation is verified (its grants count)."""
+    authorize_reviewer(actor)
+    request = _locked_pending(verification_request)
+    request.status = VerificationRequest.Status.VERIFIED
+    request.decided_at = timezone.now()
+    request.decided_by = actor.user_or_none
+    request.decision_reason = note.strip()
+    request.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+    organization_verify(actor=actor, organization=request.organization)
+    notify_after_commit(notify_verification_decided, verification_request_id=request.pk)
+    return request
+
+
+@transaction.atomic
+def verification_request_reject(
+    *, actor: Actor, verification_request: VerificationRequest, reason: str
+) -> VerificationRequest:
+    """A reviewer refuses, saying why; the organisation may submit again."""
+    authorize_reviewer(actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("Say why.", fields={"reason": ["This field is required."]})
+    request = _locked_pending(verification_request)
+    request.status = VerificationRequest.Status.REJECTED
+    request.decided_at = timezone.now()
+    request.decided_by = actor.user_or_none
+    request.decision_reason = reason
+    request.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
+    audit_append(
+        actor=actor,
+        action="organization.verification_reject",
+        object_type="organization",
+        object_id=str(request.organization_id),
+        organization=request.organization.slug,
+        data={"request": request.pk, "reason": reason},
+    )
+    notify_after_commit(notify_verification_decided, verification_request_id=request.pk)
+    return request
+
+
+@transaction.atomic
+def organization_suspend(*, actor: Actor, organization: Organization, reason: str) -> Organization:
+    """Stop an organisation at once: keys refused, members read-only, grants not counting."""
+    authorize_reviewer(actor)
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed("Say why.", fields={"reason": ["This field is required."]})
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if organization.suspended_at is not None:
+        raise Conflict("This organisation is already suspended.")
+    organization.suspended_at = timezone.now()
+    organization.save(update_fields=["suspended_at"])
+    audit_append(
+        actor=actor,
+        action="organization.suspend",
+        object_type="organization",
+        object_id=str(organization.pk),
+        organization=organization.slug,
+        data={"reason": reason},
+    )
+    return organization
+
+
+@transaction.atomic
+def organization_unsuspend(
+    *, actor: Actor, organization: Organization, reason: str = ""
+) -> Organization:
+    """Lift a suspension: from the next request and check on, the organisation acts again."""
+    authorize_reviewer(actor)
+    organization = Organization.objects.select_for_update().get(pk=organization.pk)
+    if organization.suspended_at is None:
+        raise Conflict("This organisation is not suspended.")
+    organization.suspended_at = None
+    organization.save(update_fields=["suspended_at"])
+    audit_append(
+        actor=actor,
+        action="organization.unsuspend",
+        object_type="organization",
+        object_id=str(organization.pk),
+        organization=organization.slug,
+        data={"reason": reason.strip()},
+    )
+    return organization
