@@ -105,6 +105,11 @@ def decide(request: CheckRequest, items: list[Item]) -> list[ItemResult]:
         if not present:
             results.append(ItemResult(item, Decision.UNREGISTERED, "no_match"))
             continue
+        # A withdrawn registration no longer speaks for the content: it decides (work_withdrawn)
+        # only when nothing active matched. Otherwise a squatter's copy, withdrawn after a
+        # dispute, would block the true owner's grants for good.
+        active = {work_id: how for work_id, how in present.items() if works[work_id].status == Work.Status.ACTIVE}
+        present = active or present
         matches = []
         for work_id, (methods, distance) in sorted(present.items(), key=lambda kv: (works[kv[0]].title, kv[0])):
             match = Match(work=works[work_id], methods=methods, distance=distance)

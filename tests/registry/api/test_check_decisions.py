@@ -10,6 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.models import Dispute, DisputeWork, Organization
+from registry.services.actors import Actor
+from registry.services.disputes import dispute_decide, dispute_start_review
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.works import work_withdraw
 from tests.conftest import SYSTEM
@@ -185,6 +187,22 @@ def test_withdrawn_work_is_not_permitted(check, make_work, studio, developer):
     grant(studio, licensee=developer, purposes=["all"])
     work_withdraw(actor=SYSTEM, work=work)
     assert one(check, {"identifier": ISBN})["reason"] == "work_withdrawn"
+
+
+def test_a_withdrawn_copy_does_not_block_the_active_owners_grant(check, make_work, make_org, studio, developer,
+                                                                  reviewer):
+    url = "https://shared.example/cel.png"
+    make_work(urls=[url])
+    grant(studio, licensee=developer, purposes=["all"])
+    squatter = make_org()
+    make_work(squatter, urls=[url])
+    assert one(check, {"url": url})["decision"] == "disputed"  # the conflict opened a dispute by itself
+    dispute = Dispute.objects.get(claimant=studio, respondent=squatter)
+    judge = Actor.for_user(reviewer)
+    dispute_start_review(actor=judge, dispute=dispute)
+    dispute_decide(actor=judge, dispute=dispute, outcome="upheld", reason="Aozora's original", remedy="withdraw")
+    result = one(check, {"url": url})
+    assert result["decision"] == "permitted" and [m["owner"] for m in result["matches"]] == [studio.slug]
 
 
 def test_registered_without_any_grant_is_no_grant(check, make_work):
