@@ -18,15 +18,14 @@ from rest_framework.views import APIView
 from registry.api.authentication import KeyUser
 from registry.api.permissions import acting_organization
 from registry.exceptions import NotFound, ValidationFailed
-from registry.matching.fingerprints import FileRejected, fingerprint_file
 from registry.models import Check
 from registry.purposes import purpose_tree
 from registry.receipts import InvalidReceipt, public_jwks, verify_receipt
-from registry.selectors.decisions import Item
 from registry.services.checks import (
     CheckOutcome,
     check_body,
     check_perform,
+    file_item,
     parse_check_request,
     parse_items,
 )
@@ -120,16 +119,7 @@ class CheckFilesView(APIView):
             raise ValidationFailed("Send one or more files as 'files'.", fields={"files": ["Required."]})
         if len(files) > MAX_FILES_PER_CHECK:
             raise ValidationFailed(f"At most {MAX_FILES_PER_CHECK} files per check.", fields={"files": ["Too many."]})
-        items = []
-        for index, upload in enumerate(files):
-            item = Item(index=index, ref=upload.name)
-            try:
-                fingerprint = fingerprint_file(upload, filename=upload.name, max_bytes=MAX_FILE_BYTES)
-            except FileRejected as exc:
-                item.error = str(exc)
-            else:
-                item.sha256, item.phash = fingerprint.sha256, fingerprint.phash
-            items.append(item)
+        items = [file_item(index, upload, max_bytes=MAX_FILE_BYTES) for index, upload in enumerate(files)]
         return _render(check_perform(request=terms, items=items, **_caller(request)))
 
 

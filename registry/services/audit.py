@@ -65,7 +65,8 @@ def audit_append(
     """
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction of the change it records")
-    head = AuditChainHead.objects.select_for_update().get(pk=1)
+    # The head row comes with the migrations; get_or_create only matters after a flush.
+    head, _ = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
     # Round-trip through JSON now, so the hash covers exactly what the database will return.
     payload = json.loads(json.dumps(data or {}, default=str))
     now = timezone.now()

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.exceptions import KyokaError, ValidationFailed
-from registry.matching.fingerprints import phash_from_hex
+from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_from_hex
 from registry.matching.identifiers import InvalidIdentifier, parse_identifier
 from registry.matching.urls import InvalidURL, normalize_url, url_host
 from registry.models import ApiKey, Check, Organization, WorkAccess
@@ -103,6 +103,22 @@ def parse_item(index: int, raw: Any) -> Item:
             item.identifier = parse_identifier(value)
         except InvalidIdentifier as exc:
             item.error = f"identifier: {exc}"
+    return item
+
+
+def file_item(index: int, upload: Any, *, max_bytes: int) -> Item:
+    """An item for an uploaded file, hashed with the same pipeline as registration.
+
+    A file that cannot be fingerprinted (empty, too large, a name that lies, a bomb) is an
+    invalid item with the reason; the rest of the batch is still answered.
+    """
+    item = Item(index=index, ref=getattr(upload, "name", None))
+    try:
+        fingerprint = fingerprint_file(upload, filename=item.ref, max_bytes=max_bytes)
+    except FileRejected as exc:
+        item.error = str(exc)
+    else:
+        item.sha256, item.phash = fingerprint.sha256, fingerprint.phash
     return item
 
 
