@@ -112,6 +112,6 @@ class AuditEventAdmin(ReadOnlyAdmin):
 for model in (
     models.ContentFile, models.PerceptualHash, models.WorkURL, models.WorkIdentifier, models.Check,
     models.WorkAccess, models.PermissionRequest, models.BulkUpload, models.BulkUploadError, models.Dispute,
-    models.DisputeEvent, models.EvidenceFile, models.Membership,
+    models.DisputeEvent, models.EvidenceFile, models.Membership, models.VerificationRequest,
 ):
     admin.site.register(model, ReadOnlyAdmin)

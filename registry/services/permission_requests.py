@@ -16,6 +16,11 @@ from registry.models import Grant, Membership, Organization, PermissionRequest, 
 from registry.services.actors import Actor, authorize
 from registry.services.audit import audit_append
 from registry.services.grants import _validate_terms, grant_issue
+from registry.services.notifications import (
+    notify_after_commit,
+    notify_permission_request_answered,
+    notify_permission_request_received,
+)
 
 
 @transaction.atomic
@@ -60,6 +65,7 @@ def permission_request_create(
             "contexts": permission_request.contexts,
         },
     )
+    notify_after_commit(notify_permission_request_received, permission_request_id=permission_request.pk)
     return permission_request
 
 
@@ -144,3 +150,4 @@ def _record_answer(*, actor: Actor, permission_request: PermissionRequest, respo
             "response": response,
         },
     )
+    notify_after_commit(notify_permission_request_answered, permission_request_id=permission_request.pk)

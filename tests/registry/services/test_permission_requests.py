@@ -217,3 +217,16 @@ def test_a_request_is_answered_once(developer, studio, first, second):
     with pytest.raises(InvalidTransition):
         second(actor=SYSTEM, permission_request=request)
     assert Grant.objects.count() == grants
+
+
+def test_the_studio_is_emailed_a_request_and_the_developer_its_answer(
+    studio, developer, django_capture_on_commit_callbacks, mailoutbox
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        request = permission_request_create(
+            actor=SYSTEM, requester=developer, rightsholder=studio, purposes=["train-ai"], message="Please"
+        )
+    assert [m.to for m in mailoutbox] == [[owner_of(studio).email]]
+    with django_capture_on_commit_callbacks(execute=True):
+        permission_request_decline(actor=SYSTEM, permission_request=request, response="Not now")
+    assert mailoutbox[-1].to == [owner_of(developer).email]
