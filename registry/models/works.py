@@ -5,6 +5,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from registry.indexes import EqualityIndex
 from registry.models.organizations import Organization
 
 # Deepest franchise → series → episode → asset → … chain a catalog may build.
@@ -91,9 +92,8 @@ class ContentFile(models.Model):
             models.UniqueConstraint(fields=["work", "sha256"], name="content_file_unique_per_work"),
             models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="content_file_sha256_hex"),
         ]
-        # Plain btree indexes (not db_index, which adds a second LIKE index on PostgreSQL):
-        # checks only ever ask for equality.
-        indexes = [models.Index(fields=["sha256"], name="contentfile_sha256")]
+        # Not db_index, which adds a second LIKE index on PostgreSQL: checks only ask for equality.
+        indexes = [EqualityIndex(fields=["sha256"], name="contentfile_sha256")]
 
     def __str__(self) -> str:
         return self.sha256
@@ -147,7 +147,7 @@ class WorkURL(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["work", "url_hash"], name="work_url_unique_per_work")]
         indexes = [
-            models.Index(fields=["url_hash"], name="workurl_url_hash"),
+            EqualityIndex(fields=["url_hash"], name="workurl_url_hash"),
             # Patterns are few; a check fetches the ones on the hosts it asks about. Partial, so a
             # popular host's millions of exact URLs are not scanned to find its handful of patterns.
             models.Index(fields=["host"], name="workurl_pattern_host", condition=Q(is_pattern=True)),
