@@ -70,6 +70,7 @@ def phash_of(i: int) -> int:
 
 
 def seed(works: int, reseed: bool) -> None:
+    from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
 
@@ -78,7 +79,6 @@ def seed(works: int, reseed: bool) -> None:
     from registry.services.actors import Actor
     from registry.services.organizations import organization_create, organization_verify
     from registry.services.references import url_key
-    from django.contrib.auth import get_user_model
 
     call_command("migrate", verbosity=0)
     if Work.objects.count() >= works and not reseed:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry.api import activity, checks, disputes, grants, keys, permission_requests, works
+from registry.api import activity, checks, disputes, grants, keys, permission_requests, uploads, works
 
 app_name = "api"
 
@@ -40,6 +40,10 @@ urlpatterns = [
         name="permission-request-decline",
     ),
     path("activity", activity.ActivityView.as_view(), name="activity"),
+    path("uploads", uploads.BulkUploadListView.as_view(), name="uploads"),
+    path("uploads/<uuid:upload_id>", uploads.BulkUploadDetailView.as_view(), name="upload-detail"),
+    path("uploads/<uuid:upload_id>/errors", uploads.BulkUploadErrorsView.as_view(), name="upload-errors"),
+    path("uploads/<uuid:upload_id>/cancel", uploads.BulkUploadCancelView.as_view(), name="upload-cancel"),
     path("keys", keys.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:key_id>/revoke", keys.ApiKeyRevokeView.as_view(), name="key-revoke"),
 ]

@@ -35,7 +35,8 @@ class BulkUpload(models.Model):
     created_count = models.PositiveIntegerField(default=0)
     updated_count = models.PositiveIntegerField(default=0)
     failed_count = models.PositiveIntegerField(default=0)
-    # Rows up to this one are committed: a redelivered task resumes after it.
+    # Rows up to this position in processing order (parents before children, then manifest
+    # order: registry.uploads.index) are committed; a redelivered task resumes after it.
     committed_through_row = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

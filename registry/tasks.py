@@ -1,0 +1,50 @@
+"""Celery tasks: primitive keyword arguments, one service call each; the services hold the logic."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import InterfaceError, OperationalError
+
+from registry.services.uploads import TIME_BUDGET_SECONDS, bulk_upload_fail, bulk_upload_process
+
+logger = logging.getLogger(__name__)
+
+UNEXPECTED_UPLOAD_ERROR = (
+    "Processing stopped on an internal error. The rows committed before it are registered; upload "
+    "the manifest again to finish (registered rows are updated, not duplicated)."
+)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Backstops for the prefork pool (the solo pool of the embedded default cannot enforce them):
+    # the service itself stops after TIME_BUDGET_SECONDS and queues the rest. The broker's
+    # visibility timeout (settings) is longer than the hard limit, so a running task is never
+    # handed to a second worker; one whose worker died comes back after that timeout.
+    soft_time_limit=TIME_BUDGET_SECONDS * 2,
+    time_limit=TIME_BUDGET_SECONDS * 2 + 120,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=300,
+    max_retries=8,
+)
+def process_bulk_upload(*, upload_id: str) -> None:
+    # Redelivery and retries are safe: every chunk commits only right after the last committed
+    # one (checked under the upload row's lock) and upserts by (organisation, external_ref), so
+    # a second run never applies a row twice and carries on where the first one stopped.
+    try:
+        more = bulk_upload_process(upload_id=upload_id)
+    except SoftTimeLimitExceeded:
+        more = True  # the chunk in flight rolled back; the next run writes it
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: retried with backoff
+    except Exception:
+        logger.exception("Bulk upload %s failed", upload_id)
+        bulk_upload_fail(upload_id=upload_id, error=UNEXPECTED_UPLOAD_ERROR)
+        raise
+    if more:
+        process_bulk_upload.delay(upload_id=upload_id)
