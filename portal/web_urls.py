@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from portal.views import accounts, developer, public, studio
+from portal.views import accounts, developer, disputes, public, studio, uploads
 
 app_name = "web"
 
@@ -37,9 +37,25 @@ urlpatterns = [
     path("studio/grants/", studio.grants, name="grants"),
     path("studio/grants/new/", studio.grant_create, name="grant_create_catalog"),
     path("studio/grants/<uuid:grant_id>/revoke/", studio.grant_revoke_view, name="grant_revoke"),
+    path("studio/uploads/", uploads.uploads, name="uploads"),
+    path("studio/uploads/<uuid:upload_id>/", uploads.upload_detail, name="upload_detail"),
+    path("studio/uploads/<uuid:upload_id>/errors.csv", uploads.upload_errors, name="upload_errors"),
+    path("studio/uploads/<uuid:upload_id>/cancel/", uploads.upload_cancel, name="upload_cancel"),
+    path("studio/works/<uuid:work_id>/edit/", studio.work_edit, name="work_edit"),
+    path("studio/works/<uuid:work_id>/withdraw/", studio.work_withdraw_view, name="work_withdraw"),
     path("studio/activity/", studio.activity, name="activity"),
     path("studio/requests/", studio.requests_inbox, name="requests_inbox"),
     path("studio/requests/<uuid:request_id>/answer/", studio.request_answer, name="request_answer"),
+    # Disputes, for their parties (studios and AI developers alike)
+    path("disputes/", disputes.dispute_list, name="disputes"),
+    path("disputes/new/", disputes.dispute_new, name="dispute_new"),
+    path("disputes/<uuid:dispute_id>/", disputes.dispute_detail, name="dispute_detail"),
+    path("disputes/<uuid:dispute_id>/comment/", disputes.dispute_comment_view, name="dispute_comment"),
+    path("disputes/<uuid:dispute_id>/withdraw/", disputes.dispute_withdraw_view, name="dispute_withdraw"),
+    path("disputes/<uuid:dispute_id>/evidence/<int:evidence_id>/", disputes.dispute_evidence_file,
+         name="dispute_evidence"),
+    # Preferences
+    path("preferences/time-zone/", accounts.time_zone_set, name="time_zone_set"),
     # AI developers
     path("developer/", developer.dashboard, name="developer_dashboard"),
     path("developer/keys/", developer.api_keys, name="api_keys"),

@@ -9,12 +9,16 @@ from datetime import timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from registry.exceptions import NotFound
 from registry.matching.fingerprints import hamming_distance, phash_to_hex
+from registry.matching.identifiers import InvalidIdentifier, parse_identifier
 from registry.models import (
     AuditEvent,
     ContentFile,
     Dispute,
+    DisputeEvent,
     DisputeWork,
+    EvidenceFile,
     Grant,
     Membership,
     Organization,
@@ -183,3 +187,54 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# --- the parties' pages --------------------------------------------------------------------
+
+
+def disputes_of_party(*, actor: Actor, organization: Organization, status: str = "") -> QuerySet[Dispute]:
+    """The disputes `organization` is a party to, newest first, as far as `actor` may see them."""
+    disputes = disputes_visible_to(actor).filter(Q(claimant=organization) | Q(respondent=organization))
+    if status == "open":
+        disputes = disputes.filter(status__in=Dispute.OPEN_STATUSES)
+    elif status == "closed":
+        disputes = disputes.exclude(status__in=Dispute.OPEN_STATUSES)
+    return disputes.order_by("-created_at")
+
+
+def dispute_get_for_party(*, actor: Actor, organization: Organization, dispute_id: uuid.UUID | str) -> Dispute:
+    """One dispute `organization` is a party to; any other dispute is 'not found', never 'forbidden'."""
+    dispute = disputes_of_party(actor=actor, organization=organization).filter(pk=dispute_id).first()
+    if dispute is None:
+        raise NotFound("No such dispute.")
+    return dispute
+
+
+def dispute_timeline(dispute: Dispute) -> QuerySet[DisputeEvent]:
+    return DisputeEvent.objects.filter(dispute=dispute).select_related("actor", "organization").order_by(
+        "created_at", "pk"
+    )
+
+
+def dispute_evidence(dispute: Dispute) -> QuerySet[EvidenceFile]:
+    return EvidenceFile.objects.filter(dispute=dispute).select_related("organization").order_by("created_at", "pk")
+
+
+def works_of_others_by_reference(*, organization: Organization, reference: str) -> list[Work]:
+    """Active works of organisations other than `organization` that a reference names.
+
+    The reference is a Kyoka work ID, the SHA-256 of one of the work's files, or an identifier
+    (scheme:value, normalised as registration normalises it). Used to name the other side of a
+    dispute filed by hand; the check API already answers for the same references.
+    """
+    reference = reference.strip()
+    others = Work.objects.filter(status=Work.Status.ACTIVE).exclude(owner=organization).select_related("owner")
+    if _is_uuid(reference):
+        return list(others.filter(pk=reference))
+    if len(reference) == 64 and all(c in "0123456789abcdefABCDEF" for c in reference):
+        return list(others.filter(files__sha256=reference.lower()).distinct())
+    try:
+        scheme, value = parse_identifier(reference)
+    except InvalidIdentifier:
+        return []
+    return list(others.filter(identifiers__scheme=scheme, identifiers__value=value).distinct())

@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from registry.exceptions import NotFound
-from registry.models import Grant, Organization
+from registry.models import Grant, Organization, Work
 
 
 def grant_state(grant: Grant, *, at: datetime) -> str:
@@ -54,3 +54,17 @@ def grant_get(*, organization: Organization, grant_id: uuid.UUID | str) -> Grant
     if grant is None:
         raise NotFound("No such grant.")
     return grant
+
+
+def grants_covering_work(work: Work) -> QuerySet[Grant]:
+    """The grants its owner issued that reach `work`: on it, on a work above it, or on the whole catalog.
+
+    Whether each is in force is left to the caller (grant_state), so revoked and expired
+    grants stay visible on the work's page.
+    """
+    return (
+        Grant.objects.filter(grantor_id=work.owner_id)
+        .filter(Q(work_id__in=[*work.ancestor_ids, work.pk]) | Q(scope=Grant.Scope.CATALOG))
+        .select_related("grantor", "licensee", "work")
+        .order_by("-created_at")
+    )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.db.models import Prefetch, Q, QuerySet
 
 from registry.exceptions import NotFound
+from registry.matching.identifiers import InvalidIdentifier, parse_identifier
 from registry.models import ContentFile, Organization, Work
 
 
@@ -27,8 +29,14 @@ def work_list(
     q: str | None = None,
     external_ref: str | None = None,
     parent: uuid.UUID | None = None,
+    identifier: str | None = None,
 ) -> QuerySet[Work]:
-    """The organisation's works, optionally filtered; `q` searches title and external_ref."""
+    """The organisation's works, optionally filtered; `q` searches title and external_ref.
+
+    `identifier`: a full scheme:value matches exactly, normalised as registration normalises it;
+    anything else ("isbn:4-06", "3A8D") matches inside identifier values, so people can search
+    by the part they remember.
+    """
     works = Work.objects.filter(owner=organization).select_related("owner")
     if kind:
         works = works.filter(kind=kind)
@@ -40,7 +48,21 @@ def work_list(
         works = works.filter(parent_id=parent)
     if q:
         works = works.filter(Q(title__icontains=q) | Q(external_ref__icontains=q))
+    if identifier:
+        works = _with_identifier(works, identifier)
     return _with_references(works)
+
+
+def _with_identifier(works: QuerySet[Work], text: str) -> QuerySet[Work]:
+    try:
+        scheme, value = parse_identifier(text)
+    except InvalidIdentifier:
+        scheme, _sep, fragment = text.rpartition(":")
+        matching = works.filter(identifiers__value__icontains=re.sub(r"[\s-]", "", fragment))
+        if scheme:
+            matching = matching.filter(identifiers__scheme=scheme.strip().lower())
+        return matching.distinct()
+    return works.filter(identifiers__scheme=scheme, identifiers__value=value).distinct()
 
 
 def work_get(*, organization: Organization, work_id: uuid.UUID | str) -> Work:

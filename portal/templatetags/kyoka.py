@@ -1,0 +1,69 @@
+"""Template filters for the portal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django import template
+from django.utils.formats import number_format
+from django.utils.translation import gettext_lazy as _
+
+from registry.matching.fingerprints import phash_to_hex
+
+register = template.Library()
+
+
+@register.filter
+def phash_hex(value: int) -> str:
+    return phash_to_hex(value)
+
+
+@register.filter
+def kind_label(value: str) -> str:
+    from portal.forms import KIND_LABELS
+
+    return str(KIND_LABELS.get(value, value))
+
+
+@register.filter
+def role_label(value: str) -> str:
+    from portal.forms import ROLE_LABELS
+
+    return str(ROLE_LABELS.get(value, value))
+
+
+@register.filter
+def territory(value: str) -> str:
+    from portal.views.common import territory_name
+
+    return territory_name(value)
+
+
+@register.filter
+def number(value: int | float | None) -> str:
+    """A count with the active language's digit grouping (12,345)."""
+    if value is None:
+        return "—"
+    return number_format(value, force_grouping=True)
+
+
+@register.filter
+def context_label(value: str) -> str:
+    from portal.forms import CONTEXT_LABELS
+
+    return str(CONTEXT_LABELS.get(value, value))
+
+
+TIME_ZONE_LABELS = {
+    "Asia/Tokyo": _("Tokyo"), "Asia/Seoul": _("Seoul"), "Asia/Shanghai": _("Shanghai"),
+    "Asia/Singapore": _("Singapore"), "Europe/London": _("London"), "Europe/Paris": _("Paris"),
+    "America/New_York": _("New York"), "America/Los_Angeles": _("Los Angeles"), "Australia/Sydney": _("Sydney"),
+}
+
+
+@register.filter
+def tz_label(zone: str) -> str:
+    """A time zone as people pick it: its city and today's offset, e.g. “Tokyo (UTC+09:00)”."""
+    offset = datetime.now(ZoneInfo(zone)).strftime("%z")
+    return f"{TIME_ZONE_LABELS.get(zone, zone)} (UTC{offset[:3]}:{offset[3:]})"

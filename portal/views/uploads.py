@@ -1,0 +1,73 @@
+"""Bulk uploads: send a manifest (and a ZIP of files), watch the progress, read the error report."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from portal.forms import UploadForm
+from portal.views.common import add_domain_error, organization_view
+from registry.exceptions import KyokaError
+from registry.models import BulkUpload, Membership, Organization
+from registry.selectors.uploads import bulk_upload_get, bulk_upload_list
+from registry.services.actors import Actor
+from registry.services.uploads import bulk_upload_cancel, bulk_upload_errors_csv, bulk_upload_start
+
+studio_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER)
+studio_manager_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER, role=Membership.Role.MANAGER)
+# How often the progress fragment asks again while an upload runs.
+POLL_SECONDS = 1
+
+
+@studio_view
+def uploads(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            upload = bulk_upload_start(actor=actor, organization=organization, manifest=form.cleaned_data["manifest"],
+                                       archive=form.cleaned_data["archive"])
+        except KyokaError as exc:
+            add_domain_error(form, exc)
+        else:
+            return redirect("web:upload_detail", upload_id=upload.pk)
+    return render(request, "web/studio/uploads.html", {
+        "form": form, "uploads": bulk_upload_list(organization=organization).order_by("-created_at")[:50],
+    })
+
+
+def _progress(upload: BulkUpload) -> dict:
+    total = upload.total_rows or 0
+    percent = round(100 * upload.processed_rows / total) if total else (100 if upload.status == "done" else 0)
+    return {"upload": upload, "percent": percent, "finished": upload.status in BulkUpload.FINISHED,
+            "poll_seconds": POLL_SECONDS}
+
+
+@studio_view
+def upload_detail(request: HttpRequest, upload_id: str, *, organization: Organization, actor: Actor) -> HttpResponse:
+    upload = bulk_upload_get(organization=organization, upload_id=upload_id)
+    template = "web/studio/_upload_progress.html" if request.htmx else "web/studio/upload_detail.html"
+    return render(request, template, _progress(upload))
+
+
+@studio_view
+def upload_errors(request: HttpRequest, upload_id: str, *, organization: Organization, actor: Actor) -> HttpResponse:
+    upload = bulk_upload_get(organization=organization, upload_id=upload_id)
+    response = StreamingHttpResponse(bulk_upload_errors_csv(upload=upload), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="kyoka-upload-{upload.pk}-errors.csv"'
+    return response
+
+
+@studio_manager_view
+@require_POST
+def upload_cancel(request: HttpRequest, upload_id: str, *, organization: Organization, actor: Actor) -> HttpResponse:
+    upload = bulk_upload_get(organization=organization, upload_id=upload_id)
+    try:
+        bulk_upload_cancel(actor=actor, upload=upload)
+    except KyokaError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Upload cancelled. Rows already committed stay registered."))
+    return redirect("web:upload_detail", upload_id=upload.pk)

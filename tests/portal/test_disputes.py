@@ -1,0 +1,236 @@
+"""Disputes in the portal, for their parties: list, page, answer, withdraw, file by hand."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from registry.models import Dispute, DisputeEvent, EvidenceFile, Membership, Organization
+from registry.services.actors import Actor
+from registry.services.disputes import dispute_comment, dispute_open
+from registry.services.grants import grant_issue
+from registry.services.works import work_register
+from tests.conftest import SYSTEM, owner_of
+from tests.portal.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rival(make_org):
+    return make_org(Organization.Kind.RIGHTSHOLDER, name="Copycat Works")
+
+
+@pytest.fixture
+def dispute(studio, rival):
+    """Studio Aozora claims that Copycat Works registered its key visual."""
+    own = work_register(actor=SYSTEM, organization=studio, external_ref="KV-1", title="Key visual")
+    copy = work_register(actor=SYSTEM, organization=rival, external_ref="CC-9", title="Copied visual")
+    return dispute_open(
+        actor=Actor.for_user(owner_of(studio)), claimant=studio, kind="ownership",
+        statement="We drew this in 2019; they registered it last week.", works=[own, copy],
+        evidence=[(io.BytesIO(b"%PDF-1.4 sketch"), "sketch-2019.pdf")],
+    )
+
+
+def test_the_list_shows_the_disputes_the_organisation_is_party_to(studio, rival, dispute, make_org, studio_client):
+    third = make_org(Organization.Kind.RIGHTSHOLDER, name="Unrelated Studio")
+    work_a = work_register(actor=SYSTEM, organization=rival, external_ref="X", title="X")
+    work_b = work_register(actor=SYSTEM, organization=third, external_ref="Y", title="Y")
+    dispute_open(actor=SYSTEM, claimant=third, kind="other", statement="Not yours to see.", works=[work_a, work_b])
+    page = studio_client.get(reverse("web:disputes")).content.decode()
+    assert "You claim against Copycat Works" in page
+    assert "Unrelated Studio" not in page
+    assert reverse("web:dispute_detail", args=[dispute.pk]) in page
+    rival_page = client_for(owner_of(rival)).get(reverse("web:disputes")).content.decode()
+    assert "Studio Aozora claims against you" in rival_page
+    assert "Unrelated Studio claims against you" in rival_page
+
+
+def test_the_list_filters_open_and_closed(studio, dispute, studio_client):
+    assert "Copycat Works" in studio_client.get(reverse("web:disputes") + "?status=open").content.decode()
+    assert "No disputes." in studio_client.get(reverse("web:disputes") + "?status=closed").content.decode()
+
+
+def test_the_dispute_page_shows_both_sides_the_statement_the_timeline_and_the_evidence(dispute, studio_client):
+    page = studio_client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert "We drew this in 2019; they registered it last week." in page
+    assert "Claimant</h2>" not in page  # the side headings name the party
+    assert "Claimant: Studio Aozora" in page and "Respondent: Copycat Works" in page
+    assert "Key visual" in page and "Copied visual" in page
+    assert "sketch-2019.pdf" in page
+    assert 'id="timeline"' in page and "While this dispute is open, checks of its works answer disputed." in page
+    assert reverse("web:dispute_withdraw", args=[dispute.pk]) in page
+
+
+def test_another_organisations_dispute_is_a_404(dispute, make_org):
+    outsider = make_org(Organization.Kind.RIGHTSHOLDER, name="Outsider")
+    client = client_for(owner_of(outsider))
+    assert client.get(reverse("web:dispute_detail", args=[dispute.pk])).status_code == 404
+    assert client.post(reverse("web:dispute_comment", args=[dispute.pk]), {"message": "hi"}).status_code == 404
+    assert client.post(reverse("web:dispute_withdraw", args=[dispute.pk])).status_code == 404
+    evidence = EvidenceFile.objects.get(dispute=dispute)
+    assert client.get(reverse("web:dispute_evidence", args=[dispute.pk, evidence.pk])).status_code == 404
+
+
+def test_the_respondent_answers_with_evidence(dispute, rival):
+    client = client_for(owner_of(rival))
+    upload = SimpleUploadedFile("contract.pdf", b"%PDF-1.4 contract", content_type="application/pdf")
+    response = client.post(reverse("web:dispute_comment", args=[dispute.pk]),
+                           {"message": "We licensed it from the artist.", "evidence": [upload]})
+    assert response.status_code == 302
+    event = DisputeEvent.objects.get(dispute=dispute, kind=DisputeEvent.Kind.COMMENT)
+    assert event.message == "We licensed it from the artist." and event.organization == rival
+    assert EvidenceFile.objects.get(dispute=dispute, organization=rival).original_name == "contract.pdf"
+    page = client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert "We licensed it from the artist." in page and "contract.pdf" in page
+    # The respondent cannot withdraw someone else's claim: no button, and the page is a 404.
+    assert reverse("web:dispute_withdraw", args=[dispute.pk]) not in page
+    assert client.post(reverse("web:dispute_withdraw", args=[dispute.pk])).status_code == 404
+
+
+def test_an_empty_answer_shows_the_error(dispute, studio_client):
+    response = studio_client.post(reverse("web:dispute_comment", args=[dispute.pk]), {"message": "  "})
+    assert response.status_code == 400
+    assert "This field is required." in response.content.decode()
+
+
+def test_evidence_is_downloaded_by_the_parties_never_shown_inline(dispute, rival):
+    evidence = EvidenceFile.objects.get(dispute=dispute)
+    response = client_for(owner_of(rival)).get(reverse("web:dispute_evidence", args=[dispute.pk, evidence.pk]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/octet-stream"
+    assert response["Content-Disposition"] == 'attachment; filename="sketch-2019.pdf"'
+    assert b"".join(response.streaming_content) == b"%PDF-1.4 sketch"
+
+
+def test_the_claimant_withdraws_after_confirming(dispute, studio_client):
+    confirm = studio_client.get(reverse("web:dispute_withdraw", args=[dispute.pk])).content.decode()
+    assert "Withdraw the dispute?" in confirm
+    response = studio_client.post(reverse("web:dispute_withdraw", args=[dispute.pk]), {"reason": "Settled."})
+    assert response.status_code == 302
+    dispute.refresh_from_db()
+    assert dispute.status == Dispute.Status.WITHDRAWN
+    page = studio_client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert "Withdrawn" in page and 'id="answer"' not in page
+
+
+def test_a_viewer_reads_but_cannot_answer(studio, dispute, member):
+    viewer = member(studio, Membership.Role.VIEWER)
+    client = client_for(viewer.user)
+    page = client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert "We drew this in 2019" in page and 'id="answer"' not in page
+    assert client.post(reverse("web:dispute_comment", args=[dispute.pk]), {"message": "x"}).status_code == 403
+
+
+def test_file_an_ownership_dispute_from_a_work_page(studio, rival, studio_client):
+    own = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away poster")
+    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="P1", title="Poster",
+                           identifiers=["isbn:978-4-06-182623-6"])
+    assert reverse("web:dispute_new") + f"?work={own.pk}" in studio_client.get(
+        reverse("web:work_detail", args=[own.pk])).content.decode()
+    form = studio_client.get(reverse("web:dispute_new") + f"?work={own.pk}").content.decode()
+    assert "Spirited Away poster" in form
+    mail.outbox.clear()
+    response = studio_client.post(reverse("web:dispute_new"), {
+        "work": str(own.pk), "kind": "ownership", "other_work": "ISBN:9784061826236",
+        "statement": "This poster is ours.",
+        "evidence": [SimpleUploadedFile("poster.psd", b"layers", content_type="image/vnd.adobe.photoshop")],
+    })
+    dispute = Dispute.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("web:dispute_detail", args=[dispute.pk])
+    assert (dispute.kind, dispute.claimant, dispute.respondent) == ("ownership", studio, rival)
+    sides = set(dispute.dispute_works.values_list("work_id", "side"))
+    assert sides == {(own.pk, "claimant"), (theirs.pk, "respondent")}
+    assert EvidenceFile.objects.get(dispute=dispute).original_name == "poster.psd"
+
+
+def test_filing_names_an_unknown_reference(studio, studio_client):
+    own = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    response = studio_client.post(reverse("web:dispute_new"), {
+        "work": str(own.pk), "kind": "ownership", "other_work": "isbn:978-4-06-182623-6", "statement": "Ours.",
+    })
+    assert response.status_code == 200
+    assert "No other organisation" in response.content.decode()
+    assert "active work has this reference." in response.content.decode()
+    assert not Dispute.objects.exists()
+
+
+def test_our_own_work_is_not_the_other_side(studio, studio_client):
+    own = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    response = studio_client.post(reverse("web:dispute_new"), {
+        "work": str(own.pk), "kind": "ownership", "other_work": str(own.pk), "statement": "Ours.",
+    })
+    assert "active work has this reference" in response.content.decode()
+    assert not Dispute.objects.exists()
+
+
+def test_a_developer_disputes_a_grant_made_out_to_it(studio, developer, developer_client):
+    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer,
+                        purposes=["train-genai"])
+    dashboard = developer_client.get(reverse("web:developer_dashboard")).content.decode()
+    assert reverse("web:dispute_new") + f"?grant={grant.pk}" in dashboard
+    response = developer_client.post(reverse("web:dispute_new"), {
+        "grant": str(grant.pk), "kind": "grant_validity", "statement": "The artist never agreed to this grant.",
+    })
+    dispute = Dispute.objects.get()
+    assert response.status_code == 302
+    assert (dispute.kind, dispute.claimant, dispute.respondent) == ("grant_validity", developer, studio)
+    assert list(dispute.works.all()) == [work]
+    assert "Acme AI claims against you" in client_for(owner_of(studio)).get(
+        reverse("web:disputes")).content.decode()
+
+
+def test_a_grant_we_issued_is_not_disputed_by_us(studio, developer, studio_client):
+    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer,
+                        purposes=["train-genai"])
+    assert studio_client.get(reverse("web:dispute_new") + f"?grant={grant.pk}").status_code == 404
+    assert studio_client.get(reverse("web:dispute_new") + "?grant=not-a-uuid").status_code == 404
+
+
+def test_disputes_are_linked_from_the_studio_nav_and_dashboard(dispute, studio_client):
+    page = studio_client.get(reverse("web:studio_dashboard")).content.decode()
+    assert f'href="{reverse("web:disputes")}"' in page
+    assert reverse("web:dispute_detail", args=[dispute.pk]) in page
+
+
+def test_dispute_pages_in_japanese(studio, rival, dispute):
+    dispute_comment(actor=Actor.for_user(owner_of(rival)), dispute=dispute, message="反論します。")
+    client = client_for(owner_of(studio), language="ja")
+    listing = client.get(reverse("web:disputes")).content.decode()
+    assert "紛争" in listing and "Copycat Works への申し立て" in listing
+    page = client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert "申立人: Studio Aozora" in page and "相手方: Copycat Works" in page
+    assert "経過" in page and "証拠資料" in page and "反論します。" in page
+    assert "申し立てを取り下げる" in page
+    new = client.get(reverse("web:dispute_new") + f"?work={dispute.works.filter(owner=studio).get().pk}")
+    assert "紛争を申し立てる" in new.content.decode()
+
+
+def test_file_a_dispute_from_the_list_naming_only_the_other_work(studio, rival, studio_client):
+    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="P1", title="Poster")
+    assert f'href="{reverse("web:dispute_new")}"' in studio_client.get(reverse("web:disputes")).content.decode()
+    studio_client.post(reverse("web:dispute_new"), {
+        "kind": "other", "other_work": str(theirs.pk), "statement": "The credits are wrong.",
+    })
+    dispute = Dispute.objects.get()
+    assert (dispute.kind, dispute.claimant, dispute.respondent) == ("other", studio, rival)
+    assert list(dispute.dispute_works.values_list("work_id", "side")) == [(theirs.pk, "respondent")]
+
+
+def test_a_conflict_kyoka_opened_shows_kyoka_in_the_timeline(studio, rival, studio_client):
+    work_register(actor=SYSTEM, organization=studio, external_ref="A", title="A",
+                  identifiers=["isbn:978-4-06-182623-6"])
+    work_register(actor=SYSTEM, organization=rival, external_ref="B", title="B",
+                  identifiers=["isbn:978-4-06-182623-6"])
+    dispute = Dispute.objects.get()
+    page = studio_client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert "Opened by Kyoka: the registrations conflict." in page
+    listing = studio_client.get(reverse("web:disputes")).content.decode()
+    assert "opened by Kyoka" in listing

@@ -1,0 +1,83 @@
+"""Selectors the portal reads through: grants covering a work, daily check usage, a party's disputes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.utils import timezone
+
+from registry.exceptions import NotFound
+from registry.models import Check, Organization
+from registry.selectors.checks import check_usage_daily
+from registry.selectors.disputes import (
+    dispute_get_for_party,
+    disputes_of_party,
+    works_of_others_by_reference,
+)
+from registry.selectors.grants import grants_covering_work
+from registry.services.actors import Actor
+from registry.services.checks import check_perform, parse_check_request, parse_items
+from registry.services.disputes import dispute_open
+from registry.services.grants import grant_issue, grant_revoke
+from registry.services.works import content_file_add, work_register
+from tests.conftest import SYSTEM, owner_of
+
+pytestmark = pytest.mark.django_db
+
+
+def test_grants_covering_work_reach_it_from_above_and_from_the_catalog(studio, developer, make_org):
+    series = work_register(actor=SYSTEM, organization=studio, external_ref="S", title="Series", kind="collection")
+    episode = work_register(actor=SYSTEM, organization=studio, external_ref="E1", title="Episode 1", parent=series)
+    sibling = work_register(actor=SYSTEM, organization=studio, external_ref="E2", title="Episode 2", parent=series)
+    on_series = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=series, licensee=developer,
+                            purposes=["train-ai"])
+    on_episode = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=episode, licensee=None,
+                             purposes=["search"])
+    catalog = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=sibling, licensee=developer, purposes=["tdm"])
+    other = make_org(Organization.Kind.RIGHTSHOLDER)
+    grant_issue(actor=SYSTEM, grantor=other, scope="catalog", licensee=developer, purposes=["tdm"])
+    grant_revoke(actor=SYSTEM, grant=on_episode, reason="test")
+    assert set(grants_covering_work(episode)) == {on_series, on_episode, catalog}
+    assert set(grants_covering_work(series)) == {on_series, catalog}
+
+
+def test_check_usage_daily_counts_per_utc_day(studio, developer, png_file):
+    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="SA")
+    content_file = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(3), filename="a.png")
+    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-genai"])
+    terms = parse_check_request(requester=developer, purpose="train-genai")
+    for _ in range(2):
+        check_perform(request=terms, items=parse_items([{"sha256": content_file.sha256}, {"sha256": "0" * 64}]))
+    check_perform(request=terms, items=parse_items([{"sha256": content_file.sha256}]))
+    old = Check.objects.order_by("checked_at").first()
+    Check.objects.filter(pk=old.pk).update(checked_at=timezone.now() - timedelta(days=40))
+    today = timezone.now().astimezone(UTC).date()
+    since = datetime.combine(today - timedelta(days=29), datetime.min.time(), tzinfo=UTC)
+    rows = check_usage_daily(organization=developer, since=since)
+    assert rows == [{"day": today, "checks": 2, "items": 3, "permitted": 2, "not_permitted": 0,
+                     "unregistered": 1, "disputed": 0, "invalid": 0}]
+
+
+def test_disputes_of_party_and_references_of_other_organisations(studio, make_org):
+    rival = make_org(Organization.Kind.RIGHTSHOLDER, name="Rival")
+    third = make_org(Organization.Kind.RIGHTSHOLDER, name="Third")
+    own = work_register(actor=SYSTEM, organization=studio, external_ref="A", title="A",
+                        identifiers=["isbn:978-4-06-182623-6"])
+    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="B", title="B",
+                           identifiers=["isbn:978-4-06-182623-6"])
+    assert works_of_others_by_reference(organization=studio, reference="isbn:9784061826236") == [theirs]
+    assert works_of_others_by_reference(organization=studio, reference=str(theirs.pk)) == [theirs]
+    assert works_of_others_by_reference(organization=studio, reference=str(own.pk)) == []
+    assert works_of_others_by_reference(organization=studio, reference="nonsense") == []
+    # The shared identifier already opened a conflict dispute between the two.
+    actor = Actor.for_user(owner_of(studio))
+    (conflict,) = disputes_of_party(actor=actor, organization=studio)
+    assert conflict.conflict_key and {conflict.claimant, conflict.respondent} == {studio, rival}
+    third_work = work_register(actor=SYSTEM, organization=third, external_ref="C", title="C")
+    elsewhere = dispute_open(actor=SYSTEM, claimant=third, kind="other", statement="x", works=[theirs, third_work])
+    assert list(disputes_of_party(actor=actor, organization=studio, status="closed")) == []
+    with pytest.raises(NotFound):
+        dispute_get_for_party(actor=actor, organization=studio, dispute_id=elsewhere.pk)
+    assert dispute_get_for_party(actor=actor, organization=studio, dispute_id=conflict.pk) == conflict
