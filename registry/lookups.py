@@ -7,10 +7,9 @@ fraction of that and gives the planner one stable shape. Other databases fall ba
 
 from __future__ import annotations
 
-from django.db.models import Field, Lookup
+from django.db.models import Field, ForeignKey, Lookup
 
 
-@Field.register_lookup
 class AnyLookup(Lookup):
     lookup_name = "any"
     prepare_rhs = False
@@ -23,7 +22,13 @@ class AnyLookup(Lookup):
         rhs, rhs_params = self.process_rhs(compiler, connection)
         if connection.vendor == "postgresql":
             return f"{lhs} = ANY({rhs})", [*lhs_params, *rhs_params]
-        values = rhs_params[0]
+        field = self.lhs.output_field
+        values = [field.get_db_prep_value(value, connection, prepared=False) for value in rhs_params[0]]
         if not values:
             return "1 = 0", list(lhs_params)
         return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
+
+
+Field.register_lookup(AnyLookup)
+# Related fields only offer the lookups registered on them: `work_id__any=[...]` needs this.
+ForeignKey.register_lookup(AnyLookup)

@@ -82,18 +82,27 @@ def conflicts_detect(*, work_ids: Iterable[WorkId]) -> list[Dispute]:
     also when two registrations race (the unique conflict_key settles it). Only active
     works conflict; the earlier registration is the claimant, the later the respondent.
     """
-    batch = {
-        work.pk: work
-        for work in Work.objects.filter(pk__in=set(work_ids), status=Work.Status.ACTIVE).select_related("owner")
-    }
-    if not batch:
+    work_ids = set(work_ids)
+    if not work_ids:
         return []
-    hits = _shared_references(set(batch))
-    foreign = _foreign_candidates(batch, {other for _, others in hits for other in others})
-    works = {**batch, **foreign}
+    # References first, works after: most batches share nothing with another work, and then
+    # no work row needs loading at all.
+    hits = [(source, others) for source, others in _shared_references(work_ids) if others.keys() - {source}]
+    if not hits:
+        return []
+    active = Work.objects.filter(status=Work.Status.ACTIVE).select_related("owner")
+    works = {work.pk: work for work in active.filter(pk__any=list({source for source, _ in hits}))}
+    # Only another owner's works can conflict: the batch owners' own works are not even fetched.
+    others = {other for _, found in hits for other in found} - works.keys()
+    works |= {
+        work.pk: work
+        for work in active.filter(pk__any=list(others)).exclude(owner_id__in={w.owner_id for w in works.values()})
+    }
     candidates: dict[str, tuple[Work, Work, list[Evidence]]] = {}
     for source_id, others in hits:
-        source = batch[source_id]
+        source = works.get(source_id)
+        if source is None:
+            continue  # withdrawn: only active works conflict
         # Only works of another owner pair up: a catalog that reuses one file across many of
         # its own works (a logo, a placeholder) costs nothing here, however large it grows.
         for other_id in others.keys() & works.keys():
@@ -122,19 +131,21 @@ def _shared_references(work_ids: set[WorkId]) -> list[Hit]:
     """For each reference of the batch's works: the other works that share it, and how."""
     hits: list[Hit] = []
 
-    files = list(ContentFile.objects.filter(work_id__in=work_ids).values_list("sha256", "work_id"))
+    files = list(ContentFile.objects.filter(work_id__any=list(work_ids)).values_list("sha256", "work_id"))
     by_sha256 = works_by_sha256(sha for sha, _ in files)
     for sha256, work_id in files:
         found = Evidence("sha256", sha256)
         hits.append((work_id, dict.fromkeys(by_sha256.get(sha256, ()), found)))
 
-    hashes = list(PerceptualHash.objects.filter(work_id__in=work_ids).values_list("value", "work_id"))
+    hashes = list(PerceptualHash.objects.filter(work_id__any=list(work_ids)).values_list("value", "work_id"))
     near = works_by_phash([(value, CONFLICT_PHASH_DISTANCE) for value, _ in hashes])
     for (value, work_id), matches in zip(hashes, near, strict=True):
         hex_value = phash_to_hex(value)
         hits.append((work_id, {other: Evidence("phash", hex_value, d) for other, d in matches.items()}))
 
-    identifiers = list(WorkIdentifier.objects.filter(work_id__in=work_ids).values_list("scheme", "value", "work_id"))
+    identifiers = list(
+        WorkIdentifier.objects.filter(work_id__any=list(work_ids)).values_list("scheme", "value", "work_id")
+    )
     by_identifier = works_by_identifier((scheme, value) for scheme, value, _ in identifiers)
     for scheme, value, work_id in identifiers:
         found = Evidence("identifier", f"{scheme}:{value}")
@@ -144,31 +155,17 @@ def _shared_references(work_ids: set[WorkId]) -> list[Hit]:
     # and overlapping with it is not by itself a claim on the same work. matching.works_by_url
     # also answers pattern hits, so the exact lookup is done here, on the same index.
     urls = list(
-        WorkURL.objects.filter(work_id__in=work_ids, is_pattern=False).values_list("url_hash", "url", "work_id")
+        WorkURL.objects.filter(work_id__any=list(work_ids), is_pattern=False).values_list("url_hash", "url", "work_id")
     )
     same_url: dict[str, list[WorkId]] = defaultdict(list)
     if urls:
         for url_hash, other in WorkURL.objects.filter(
-            is_pattern=False, url_hash__in={url_hash for url_hash, _, _ in urls}
+            is_pattern=False, url_hash__any=list({url_hash for url_hash, _, _ in urls})
         ).values_list("url_hash", "work_id"):
             same_url[url_hash].append(other)
     for url_hash, url, work_id in urls:
         hits.append((work_id, dict.fromkeys(same_url.get(url_hash, ()), Evidence("url", url))))
     return hits
-
-
-def _foreign_candidates(batch: dict[WorkId, Work], candidate_ids: set[WorkId]) -> dict[WorkId, Work]:
-    """The active works among the candidates that some other organisation owns, in one query."""
-    candidate_ids -= batch.keys()
-    if not candidate_ids:
-        return {}
-    works = Work.objects.filter(pk__in=candidate_ids, status=Work.Status.ACTIVE).select_related("owner")
-    owners = {work.owner_id for work in batch.values()}
-    if len(owners) == 1:
-        # The usual batch (one catalog): its owner's own works are no conflict, so they
-        # are not even fetched.
-        works = works.exclude(owner_id__in=owners)
-    return {work.pk: work for work in works}
 
 
 def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[Dispute]:

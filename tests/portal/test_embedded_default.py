@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -57,6 +58,18 @@ def test_sqlite_default_migrates_seeds_and_serves_the_admin(embedded_env):
                     raise
                 time.sleep(0.3)
         assert response.status == 200 and "csrfmiddlewaretoken" in body
+        # A check on SQLite: the demo's catalog-wide search grant covers a registered character sheet.
+        key = next(line.split()[-1] for line in out.splitlines() if "Acme AI (checks)" in line)
+        check = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/v1/checks", method="POST",
+            data=json.dumps({"purpose": "search", "items": [{"url": "https://aozora.example/art/1.png"},
+                                                            {"sha256": "0" * 64}]}).encode(),
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(check, timeout=30) as response:
+            results = json.loads(response.read())["results"]
+            assert response.headers["Receipt-Signature"]
+        assert [r["decision"] for r in results] == ["permitted", "unregistered"]
     finally:
         server.terminate()
         server.wait(timeout=10)
