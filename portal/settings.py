@@ -195,8 +195,11 @@ KYOKA_REGISTRY_ID = env.str("KYOKA_REGISTRY_ID", default="kyoka")
 
 # Security outside debug: HTTPS-only cookies, HSTS, no sniffing.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+# Cookies travel over HTTPS only outside debug; COOKIES_SECURE=false is for a local
+# `docker compose up` on plain http://localhost, never for a deployment.
+COOKIES_SECURE = env.bool("COOKIES_SECURE", default=not DEBUG)
+SESSION_COOKIE_SECURE = COOKIES_SECURE
+CSRF_COOKIE_SECURE = COOKIES_SECURE
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -209,7 +212,7 @@ LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:landing"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-LANGUAGE_COOKIE_SECURE = not DEBUG
+LANGUAGE_COOKIE_SECURE = COOKIES_SECURE
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 # Failed logins per (username, client address) before the login form refuses for a while.
 KYOKA_LOGIN_FAILURE_LIMIT = env.int("KYOKA_LOGIN_FAILURE_LIMIT", default=5)
