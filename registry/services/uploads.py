@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -597,7 +597,9 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
     # parents are locked too, so a concurrent move cannot change a lineage copied here.
     works = {
         work.external_ref: work
-        for work in Work.objects.select_for_update().filter(owner=organization, external_ref__in=refs).order_by("pk")
+        for work in Work.objects.select_for_update()
+        .filter(owner=organization, external_ref__any=list(refs))
+        .order_by("pk")
     }
     _move_existing(organization, rows, works, written)
     new_works: list[Work] = []
@@ -629,7 +631,7 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
                 changed_fields.update(changed)
             written.updated.append(row)
         work_of[row.number] = work
-    Work.objects.bulk_create(new_works)
+    _insert_works(new_works)
     if changed_works:
         now = timezone.now()
         for work in changed_works:
@@ -641,6 +643,20 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
     _replace_identifiers(stored, work_of, existing_work_ids, written)
     _add_content(stored, work_of, written)
     return written
+
+
+def _insert_works(new_works: list[Work]) -> None:
+    """Insert new works: COPY on PostgreSQL (bulk_create's per-value SQL building was half of a
+    chunk's time), bulk_create elsewhere. Ids are made in Python, so nothing needs returning."""
+    if connection.vendor != "postgresql" or not new_works:
+        Work.objects.bulk_create(new_works)
+        return
+    fields = Work._meta.concrete_fields
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    statement = f"COPY {Work._meta.db_table} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for work in new_works:
+            copy.write_row([field.pre_save(work, add=True) for field in fields])
 
 
 def _parent_of(row: PreparedRow, works: dict[str, Work], written: _Written, organization: Organization) -> Work | None:
