@@ -19,6 +19,8 @@ from registry.services.conflicts import conflicts_detect
 from registry.services.references import UrlReference, parse_references
 
 EDITABLE_FIELDS = ("title", "kind", "description", "year", "creators")
+# Enum .values rebuilds its list on every call; a bulk upload asks once per row.
+WORK_KINDS = frozenset(Work.Kind.values)
 
 
 def _lineage_under(parent: Work | None) -> str:
@@ -52,7 +54,7 @@ def work_fields_validate(fields: dict[str, Any]) -> None:
         limit = Work._meta.get_field(name).max_length
         if len(str(fields.get(name) or "").strip()) > limit:
             errors[name] = [f"At most {limit} characters."]
-    if "kind" in fields and fields["kind"] not in Work.Kind.values:
+    if "kind" in fields and fields["kind"] not in WORK_KINDS:
         errors["kind"] = [f"Unknown kind '{fields['kind']}'."]
     if fields.get("year") is not None and not (0 < int(fields["year"]) < 10000):
         errors["year"] = ["Not a year."]
