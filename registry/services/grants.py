@@ -18,7 +18,7 @@ from registry.services.audit import audit_append
 from registry.territories import is_territory
 
 
-def _validate_terms(
+def grant_terms_validate(
     *, purposes: Sequence[str], territories: Sequence[str], contexts: Sequence[str],
     valid_from: datetime, valid_until: datetime | None, licence_url: str,
 ) -> dict[str, list[str]]:
@@ -64,7 +64,7 @@ def grant_issue(
         raise ValidationFailed("Only rightsholders issue grants.")
     valid_from = valid_from or timezone.now()
     territories = [t.upper() if isinstance(t, str) else t for t in territories]
-    errors = _validate_terms(
+    errors = grant_terms_validate(
         purposes=purposes, territories=territories, contexts=contexts,
         valid_from=valid_from, valid_until=valid_until, licence_url=licence_url,
     )

@@ -15,7 +15,7 @@ from registry.exceptions import InvalidTransition, ValidationFailed
 from registry.models import Grant, Membership, Organization, PermissionRequest, Work
 from registry.services.actors import Actor, authorize
 from registry.services.audit import audit_append
-from registry.services.grants import _validate_terms, grant_issue
+from registry.services.grants import grant_issue, grant_terms_validate
 from registry.services.notifications import (
     notify_after_commit,
     notify_permission_request_answered,
@@ -39,7 +39,7 @@ def permission_request_create(
     authorize(actor, requester, role=Membership.Role.MANAGER, scope="checks")
     if requester.kind != Organization.Kind.AI_DEVELOPER:
         raise ValidationFailed("Only AI developer organisations ask for permission.")
-    errors = _validate_terms(
+    errors = grant_terms_validate(
         purposes=purposes, territories=territories, contexts=contexts,
         valid_from=timezone.now(), valid_until=None, licence_url="",
     )

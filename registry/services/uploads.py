@@ -57,7 +57,7 @@ from registry.services.actors import Actor, authorize
 from registry.services.audit import audit_append
 from registry.services.conflicts import conflicts_detect
 from registry.services.references import UrlReference, parse_references
-from registry.services.works import _lineage_under, _move_subtree, _validate_parent, work_fields_validate
+from registry.services.works import work_fields_validate, work_lineage_under, work_parent_validate, work_subtree_move
 from registry.uploads.archives import ArchiveRejected, EntryRejected, SafeArchive, member_name
 from registry.uploads.index import IndexedRow, ManifestIndex
 from registry.uploads.manifests import ManifestRejected, Problem, read_manifest
@@ -616,7 +616,7 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
         if work is None:
             work = Work(
                 owner=organization, external_ref=row.external_ref, parent_id=parent.pk if parent else None,
-                lineage=_lineage_under(parent), kind=Work.Kind.OTHER,
+                lineage=work_lineage_under(parent), kind=Work.Kind.OTHER,
             )
             for name, value in row.fields.items():
                 setattr(work, name, value)
@@ -683,7 +683,7 @@ def _parent_of(row: PreparedRow, works: dict[str, Work], written: _Written, orga
     if row.external_ref not in works:
         # A new work: only the depth can be wrong (it has no descendants to make a cycle with).
         try:
-            _validate_parent(organization=organization, parent=parent)
+            work_parent_validate(organization=organization, parent=parent)
         except ValidationFailed as invalid:
             written.errors[row.number].append(("parent_ref", f"'{row.parent_ref}': {invalid.message}"))
             return None
@@ -705,8 +705,8 @@ def _move_existing(
         moved = True
         try:
             with transaction.atomic():
-                _validate_parent(organization=organization, parent=parent, work=work)
-                _move_subtree(work, parent)
+                work_parent_validate(organization=organization, parent=parent, work=work)
+                work_subtree_move(work, parent)
                 work.save(update_fields=["parent", "lineage", "updated_at"])
         except ValidationFailed as invalid:
             reason = "; ".join(" ".join(messages) for messages in invalid.fields.values()) or invalid.message

@@ -23,13 +23,13 @@ EDITABLE_FIELDS = ("title", "kind", "description", "year", "creators")
 WORK_KINDS = frozenset(Work.Kind.values)
 
 
-def _lineage_under(parent: Work | None) -> str:
+def work_lineage_under(parent: Work | None) -> str:
     if parent is None:
         return "/"
     return f"{parent.lineage}{parent.pk.hex}/"
 
 
-def _validate_parent(*, organization: Organization, parent: Work | None, work: Work | None = None) -> None:
+def work_parent_validate(*, organization: Organization, parent: Work | None, work: Work | None = None) -> None:
     if parent is None:
         return
     if parent.owner_id != organization.pk:
@@ -95,13 +95,13 @@ def work_register(
     work_fields_validate(
         {"external_ref": external_ref, "title": title, "kind": kind, "year": year, "creators": creators}
     )
-    _validate_parent(organization=organization, parent=parent)
+    work_parent_validate(organization=organization, parent=parent)
     url_refs, identifier_refs = parse_references(urls=urls, identifiers=identifiers)
     try:
         with transaction.atomic():
             work = Work.objects.create(
                 owner=organization, external_ref=external_ref, title=title.strip(), kind=kind, parent=parent,
-                lineage=_lineage_under(parent), description=description, year=year, creators=creators,
+                lineage=work_lineage_under(parent), description=description, year=year, creators=creators,
             )
     except IntegrityError as exc:
         raise Conflict(
@@ -143,8 +143,8 @@ def work_update(
             changed[field] = changes[field]
     if "parent" in changes and changes["parent"] != work.parent:
         parent = changes["parent"]
-        _validate_parent(organization=work.owner, parent=parent, work=work)
-        _move_subtree(work, parent)
+        work_parent_validate(organization=work.owner, parent=parent, work=work)
+        work_subtree_move(work, parent)
         changed["parent"] = str(parent.pk) if parent else None
     work.save()
     if urls is not None:
@@ -167,11 +167,11 @@ def work_update(
     return work
 
 
-def _move_subtree(work: Work, parent: Work | None) -> None:
+def work_subtree_move(work: Work, parent: Work | None) -> None:
     """Re-parent a work and rewrite the lineage of everything under it."""
     old_prefix = f"{work.lineage}{work.pk.hex}/"
     work.parent = parent
-    work.lineage = _lineage_under(parent)
+    work.lineage = work_lineage_under(parent)
     new_prefix = f"{work.lineage}{work.pk.hex}/"
     descendants = list(Work.objects.select_for_update().filter(lineage__startswith=old_prefix))
     for descendant in descendants:

@@ -1,8 +1,8 @@
 """Uploads processed by a real Celery worker process on the real Redis and PostgreSQL.
 
 The worker is `celery -A portal worker --pool=solo`, started as a subprocess against this
-test's database; it only sees committed rows, hence transactional tests. serialized_rollback
-keeps the audit chain head, which a migration creates, across the table flushes.
+test's database; it only sees committed rows, hence transactional tests (the audit chain
+head, flushed with the tables, is recreated on the first append).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from tests.registry.uploads.conftest import (
 )
 from tests.registry.uploads.test_api import post_upload
 
-pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
 
 def wait_until_finished(upload_id, timeout: float = 180):
