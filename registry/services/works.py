@@ -205,6 +205,8 @@ def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: 
     name lies is refused with nothing stored. The same bytes added twice return the first.
     """
     authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    if Work.objects.filter(pk=work.pk, status=Work.Status.WITHDRAWN).exists():
+        raise ValidationFailed("This work is withdrawn; files cannot be added to it.", fields={"file": ["Withdrawn."]})
     try:
         fingerprint = fingerprint_file(fileobj, filename=filename)
     except FileRejected as exc:

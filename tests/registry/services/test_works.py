@@ -95,3 +95,10 @@ def test_file_whose_name_lies_about_its_type_is_refused(studio):
         content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(b"just some text, honestly\n"),
                          filename="cel.jpg")
     assert not ContentFile.objects.exists()
+
+
+def test_a_withdrawn_work_takes_no_new_files(studio, png_file):
+    work = work_withdraw(actor=SYSTEM, work=register(studio, "GONE"))
+    with pytest.raises(ValidationFailed, match="withdrawn"):
+        content_file_add(actor=SYSTEM, work=work, fileobj=png_file(3), filename="late.png")
+    assert not ContentFile.objects.exists()
