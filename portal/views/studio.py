@@ -340,7 +340,8 @@ def grant_revoke_view(request: HttpRequest, grant_id: str, *, organization: Orga
 
 def _chart(days: list[dict], *, width: int = 640, height: int = 180) -> dict:
     """Stacked bars (permitted / not permitted / disputed) per day, laid out for an inline SVG."""
-    top = max((d["total"] for d in days), default=0) or 1
+    peak = max((d["total"] for d in days), default=0)
+    top = peak or 1  # the scale; an empty period still draws its axis
     slot = width / max(len(days), 1)
     bars = []
     for i, day in enumerate(days):
@@ -353,7 +354,7 @@ def _chart(days: list[dict], *, width: int = 640, height: int = 180) -> dict:
                 segments.append({"decision": decision, "y": round(y, 1), "height": round(h, 1), "count": day[decision]})
         bars.append({"x": round(i * slot + slot * 0.15, 1), "width": round(slot * 0.7, 1), "segments": segments,
                      "date": day["date"], "total": day["total"]})
-    return {"bars": bars, "width": width, "height": height, "max": top, "days": days}
+    return {"bars": bars, "width": width, "height": height, "max": peak, "days": days}
 
 
 @studio_view

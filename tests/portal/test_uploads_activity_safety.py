@@ -63,6 +63,12 @@ def test_activity_shows_checks_per_day_and_top_requesters(studio, developer, stu
     assert "Acme AI" in page and "Spirited Away" in page
     ja = client_for(owner_of(studio), language="ja").get(reverse("web:activity")).content.decode()
     assert "確認の多い組織" in ja
+    assert "Highest day: 1" in page
+
+
+def test_a_quiet_dashboard_says_no_checks_rather_than_a_peak(studio, studio_client):
+    page = studio_client.get(reverse("web:studio_dashboard")).content.decode()
+    assert "No checks in this period." in page and "Highest day" not in page
 
 
 def test_forms_refuse_a_post_without_the_csrf_token(studio):
