@@ -43,6 +43,7 @@ from typing import BinaryIO, Literal
 
 import imagehash
 import numpy
+from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, features
 
 RejectionCode = Literal[
@@ -298,8 +299,14 @@ def _check_extension(filename: str | None, media_type: str) -> None:
     if expected is not None and media_type not in expected:
         raise FileRejected(
             "type_mismatch",
-            f"The file is named {basename!r}, but its content is {media_type}, "
-            f"not {' or '.join(sorted(expected))} as {extension} says.",
+            _(
+                "The file is named %(name)s, but its content is %(media_type)s, "
+                "not %(expected)s as %(extension)s says."
+            )
+            % {
+                "name": repr(basename), "media_type": media_type,
+                "expected": " or ".join(sorted(expected)), "extension": extension,
+            },
         )
 
 
@@ -343,7 +350,7 @@ def fingerprint_file(
     """
     head = _read_head(fileobj)
     if not head:
-        raise FileRejected("empty_file", "The file is empty.")
+        raise FileRejected("empty_file", _("The file is empty."))
     media_type = sniff_media_type(head)
     _check_extension(filename, media_type)
 
@@ -353,7 +360,8 @@ def fingerprint_file(
         # Refused before reading the rest: the answer cannot change.
         raise FileRejected(
             "unsupported_type",
-            f"{media_type} images cannot be decoded here; convert the file to PNG or JPEG.",
+            _("%(media_type)s images cannot be decoded here; convert the file to PNG or JPEG.")
+            % {"media_type": media_type},
         )
 
     # Pillow's open() rewinds to offset 0, so the stream can be reused only if that is where
@@ -368,7 +376,8 @@ def fingerprint_file(
         size += len(chunk)
         if size > max_bytes:
             raise FileRejected(
-                "too_large", f"The file is larger than the limit of {max_bytes} bytes."
+                "too_large",
+                _("The file is larger than the limit of %(limit)d bytes.") % {"limit": max_bytes},
             )
         digest.update(chunk)
         if image_copy is not None:
@@ -431,8 +440,11 @@ def _decode_image(source: BinaryIO, *, pillow_format: str, max_pixels: int) -> t
     """Decode the first frame under the pixel cap; return its displayed size and pHash."""
     bomb = FileRejected(
         "decompression_bomb",
-        f"The image has more pixels than the limit of {max_pixels}; it is refused as a "
-        "possible decompression bomb.",
+        _(
+            "The image has more pixels than the limit of %(limit)d; it is refused as a "
+            "possible decompression bomb."
+        )
+        % {"limit": max_pixels},
     )
     # Pillow only warns between MAX_IMAGE_PIXELS and twice that; a warning would let the
     # decode go ahead, so it becomes an error here. (catch_warnings is process-wide, but our
@@ -458,7 +470,8 @@ def _decode_image(source: BinaryIO, *, pillow_format: str, max_pixels: int) -> t
             raise
         except _UNREADABLE_IMAGE_ERRORS as error:
             raise FileRejected(
-                "unreadable_image", f"The image is truncated or corrupt ({error})."
+                "unreadable_image",
+                _("The image is truncated or corrupt (%(error)s).") % {"error": error},
             ) from error
     return width, height, phash
 

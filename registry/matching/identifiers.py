@@ -33,6 +33,7 @@ import string
 import urllib.parse
 from collections.abc import Callable
 
+from django.utils.translation import gettext as _
 from stdnum import isan, isbn, isrc
 from stdnum.exceptions import InvalidChecksum, InvalidLength, ValidationError
 from stdnum.iso7064 import mod_37_36
@@ -64,7 +65,7 @@ def parse_identifier(raw: str) -> tuple[str, str]:
     """
     scheme, colon, value = raw.strip().partition(":")
     if not colon:
-        raise InvalidIdentifier("expected scheme:value, e.g. isbn:978-0-306-40615-7")
+        raise InvalidIdentifier(_("expected scheme:value, e.g. isbn:978-0-306-40615-7"))
     scheme = scheme.strip().lower()
     return scheme, normalize_identifier(scheme, value)
 
@@ -76,13 +77,18 @@ def normalize_identifier(scheme: str, value: str) -> str:
     """
     normalizer = _NORMALIZERS.get(scheme)
     if normalizer is None:
-        raise InvalidIdentifier(f"unknown scheme {scheme!r}; expected one of {', '.join(SCHEMES)}")
+        raise InvalidIdentifier(
+            _("unknown scheme %(scheme)s; expected one of %(schemes)s")
+            % {"scheme": repr(scheme), "schemes": ", ".join(SCHEMES)}
+        )
     value = value.strip()
     if not value:
-        raise InvalidIdentifier(f"{scheme}: value is empty")
+        raise InvalidIdentifier(_("%(scheme)s: value is empty") % {"scheme": scheme})
     canonical = normalizer(value)
     if len(canonical) > MAX_VALUE_LENGTH:
-        raise InvalidIdentifier(f"{scheme}: longer than {MAX_VALUE_LENGTH} characters")
+        raise InvalidIdentifier(
+            _("%(scheme)s: longer than %(limit)d characters") % {"scheme": scheme, "limit": MAX_VALUE_LENGTH}
+        )
     return canonical
 
 
@@ -91,11 +97,13 @@ def _stdnum(scheme: str, validate: Callable[[str], str], value: str) -> str:
     try:
         return validate(value)
     except InvalidChecksum:
-        raise InvalidIdentifier(f"{scheme}: check digit does not match") from None
+        raise InvalidIdentifier(_("%(scheme)s: check digit does not match") % {"scheme": scheme}) from None
     except InvalidLength:
-        raise InvalidIdentifier(f"{scheme}: wrong length") from None
+        raise InvalidIdentifier(_("%(scheme)s: wrong length") % {"scheme": scheme}) from None
     except ValidationError:
-        raise InvalidIdentifier(f"{scheme}: not a valid {scheme.upper()}") from None
+        raise InvalidIdentifier(
+            _("%(scheme)s: not a valid %(name)s") % {"scheme": scheme, "name": scheme.upper()}
+        ) from None
 
 
 def _normalize_isbn(value: str) -> str:
@@ -112,7 +120,7 @@ def _normalize_isan(value: str) -> str:
     # is ambiguous (which check character is missing?), so it is refused rather than guessed.
     if len(compact) not in (16, 17, 24, 26):
         raise InvalidIdentifier(
-            "isan: expected 16 or 24 hex digits, with both check characters or neither"
+            _("isan: expected 16 or 24 hex digits, with both check characters or neither")
         )
     _stdnum("isan", isan.validate, compact)
     return isan.compact(compact, strip_check_digits=True).ljust(24, "0")
@@ -125,12 +133,12 @@ def _normalize_iswc(value: str) -> str:
     compact = value.translate(_SEPARATORS).replace(".", "").upper()
     match = _ISWC.fullmatch(compact)
     if match is None:
-        raise InvalidIdentifier("iswc: expected T followed by 10 digits, e.g. T-034.524.680-1")
+        raise InvalidIdentifier(_("iswc: expected T followed by 10 digits, e.g. T-034.524.680-1"))
     digits, check = match.groups()
     # ISO 15707: S = 1 + sum(i * d_i) over the nine digits, check = (10 - S mod 10) mod 10.
     total = 1 + sum(position * int(digit) for position, digit in enumerate(digits, start=1))
     if (10 - total % 10) % 10 != int(check):
-        raise InvalidIdentifier("iswc: check digit does not match")
+        raise InvalidIdentifier(_("%(scheme)s: check digit does not match") % {"scheme": "iswc"})
     return compact
 
 
@@ -150,7 +158,7 @@ def _strip_doi_prefix(value: str) -> str:
 def _normalize_doi(value: str) -> str:
     doi = _strip_doi_prefix(value).translate(_ASCII_LOWER)
     if _DOI.fullmatch(doi) is None:
-        raise InvalidIdentifier("doi: expected 10.<registrant>/<suffix>, e.g. 10.1000/182")
+        raise InvalidIdentifier(_("doi: expected 10.<registrant>/<suffix>, e.g. 10.1000/182"))
     return doi
 
 
@@ -162,12 +170,14 @@ def _normalize_eidr(value: str) -> str:
     # accepted too, since the scheme already says which registry it belongs to.
     doi = _strip_doi_prefix(value).upper()
     if doi.startswith("10.") and not doi.startswith("10.5240/"):
-        raise InvalidIdentifier("eidr: only content IDs (10.5240/…) identify works")
+        raise InvalidIdentifier(_("eidr: only content IDs (10.5240/…) identify works"))
     compact = doi.removeprefix("10.5240/").translate(_SEPARATORS)
     if _EIDR.fullmatch(compact) is None:
         raise InvalidIdentifier(
-            "eidr: expected 10.5240/ and 20 hex digits with a check character, "
-            "e.g. 10.5240/7EC7-228A-510A-053E-CBB8-J"
+            _(
+                "eidr: expected 10.5240/ and 20 hex digits with a check character, "
+                "e.g. 10.5240/7EC7-228A-510A-053E-CBB8-J"
+            )
         )
     # The check character is ISO 7064 Mod 37,36 over the 20 hex digits.
     _stdnum("eidr", mod_37_36.validate, compact)
@@ -181,15 +191,15 @@ _ISCC = re.compile(r"[A-Z2-7]{10,60}")
 def _normalize_iscc(value: str) -> str:
     code = value.upper().removeprefix("ISCC:")
     if _ISCC.fullmatch(code) is None:
-        raise InvalidIdentifier("iscc: expected ISCC: and 10 to 60 base32 characters (A-Z, 2-7)")
+        raise InvalidIdentifier(_("iscc: expected ISCC: and 10 to 60 base32 characters (A-Z, 2-7)"))
     # Unpadded base32 must decode, and re-encode to itself: otherwise the trailing bits are not
     # zero and two different strings would name the same code.
     try:
         decoded = base64.b32decode(code + "=" * (-len(code) % 8))
     except binascii.Error:
-        raise InvalidIdentifier("iscc: not valid base32") from None
+        raise InvalidIdentifier(_("iscc: not valid base32")) from None
     if base64.b32encode(decoded).decode("ascii").rstrip("=") != code:
-        raise InvalidIdentifier("iscc: not canonical base32")
+        raise InvalidIdentifier(_("iscc: not canonical base32"))
     return "ISCC:" + code
 
 

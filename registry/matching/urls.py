@@ -26,6 +26,7 @@ import re
 import unicodedata
 
 import rfc3986
+from django.utils.translation import gettext as _
 from rfc3986 import exceptions as rfc3986_exceptions
 from rfc3986 import normalizers, validators
 
@@ -93,25 +94,26 @@ def normalize_url(raw: str) -> str:
         iri.authority_info()
         uri = iri.encode(idna_encoder=_ascii_label).normalize()
     except (rfc3986_exceptions.RFC3986Exception, UnicodeError):
-        raise InvalidURL("not a valid URL: cannot parse its host or port") from None
+        raise InvalidURL(_("not a valid URL: cannot parse its host or port")) from None
 
     scheme = uri.scheme or ""
     if scheme not in _DEFAULT_PORTS:
-        raise InvalidURL("only http and https URLs can be registered or checked")
+        raise InvalidURL(_("only http and https URLs can be registered or checked"))
     if uri.userinfo is not None:
-        raise InvalidURL("a URL must not contain a user name or password")
+        raise InvalidURL(_("a URL must not contain a user name or password"))
     authority = uri.host
     if uri.port:  # "" (a bare colon) counts as no port, as RFC 3986 section 6.2.3 says
         port = int(uri.port)
         if not 0 < port < 65536:
-            raise InvalidURL(f"not a valid URL: port {port} is out of range")
+            raise InvalidURL(_("not a valid URL: port %(port)d is out of range") % {"port": port})
         if port != _DEFAULT_PORTS[scheme]:
             authority = f"{authority}:{port}"
     try:
         _VALIDATOR.validate(uri)
     except rfc3986_exceptions.ValidationError:
-        problem = "it has no host" if not uri.host else "its host or path is malformed"
-        raise InvalidURL(f"not a valid URL: {problem}") from None
+        if not uri.host:
+            raise InvalidURL(_("not a valid URL: it has no host")) from None
+        raise InvalidURL(_("not a valid URL: its host or path is malformed")) from None
 
     # RFC 3986 decodes unreserved characters before removing dot segments (%2E%2E is "..").
     path = normalizers.remove_dot_segments(_decode_unreserved(uri.path or "")) or "/"
@@ -119,7 +121,9 @@ def normalize_url(raw: str) -> str:
     if uri.query is not None:
         normalized += "?" + _decode_unreserved(uri.query)
     if len(normalized) > MAX_URL_LENGTH:
-        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters once normalised")
+        raise InvalidURL(
+            _("URL longer than %(limit)d characters once normalised") % {"limit": MAX_URL_LENGTH}
+        )
     return normalized
 
 
@@ -130,7 +134,7 @@ def url_host(normalized_url: str) -> str:
         return match.group(1)
     host = rfc3986.uri_reference(normalized_url).host
     if not host:
-        raise InvalidURL("URL has no host")
+        raise InvalidURL(_("URL has no host"))
     return host
 
 
@@ -148,14 +152,14 @@ def normalize_pattern(raw: str) -> tuple[str, str]:
     """
     text = raw.strip()
     if not is_pattern(text):
-        raise InvalidURL("not a pattern: it has neither * nor a trailing $")
+        raise InvalidURL(_("not a pattern: it has neither * nor a trailing $"))
     anchored = text.endswith("$")
     body = text.removesuffix("$")
     scheme_and_authority = _SCHEME_AND_AUTHORITY.match(body)
     if scheme_and_authority is not None and "*" in scheme_and_authority.group():
-        raise InvalidURL("a pattern's scheme and host must be written out, without *")
+        raise InvalidURL(_("a pattern's scheme and host must be written out, without *"))
     if "#" in body:
-        raise InvalidURL("a pattern cannot have a fragment")
+        raise InvalidURL(_("a pattern cannot have a fragment"))
     normalized = re.sub(r"\*+", "*", normalize_url(body)).replace("$", "%24")
     return url_host(normalized), normalized + ("$" if anchored else "")
 
@@ -190,15 +194,15 @@ def _checked_text(raw: str) -> str:
     """Strip the input and refuse what no normalisation should try to repair."""
     text = raw.strip()
     if not text:
-        raise InvalidURL("URL is empty")
+        raise InvalidURL(_("URL is empty"))
     if len(text) > MAX_URL_LENGTH:
-        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters")
+        raise InvalidURL(_("URL longer than %(limit)d characters") % {"limit": MAX_URL_LENGTH})
     if any(character.isspace() or unicodedata.category(character) == "Cc" for character in text):
-        raise InvalidURL("URL contains spaces or control characters; percent-encode them")
+        raise InvalidURL(_("URL contains spaces or control characters; percent-encode them"))
     # rfc3986 would re-encode every % of a component containing a stray one, turning valid
     # escapes such as %20 into %2520; a URL like that is broken, so say so instead.
     if _STRAY_PERCENT.search(text):
-        raise InvalidURL("URL contains a % that is not followed by two hex digits")
+        raise InvalidURL(_("URL contains a %% that is not followed by two hex digits") % {})
     return text
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.utils.translation import gettext as _
 
 from registry.exceptions import PermissionDenied
 from registry.models import ApiKey, Membership, Organization
@@ -72,21 +73,23 @@ def authorize(actor: Actor, organization: Organization, *, role: str, scope: str
     if actor.api_key is not None:
         key = actor.api_key
         if not key.is_usable or key.organization_id != organization.pk:
-            raise PermissionDenied("This API key cannot act for that organisation.")
+            raise PermissionDenied(_("This API key cannot act for that organisation."))
         if scope not in key.scopes:
-            raise PermissionDenied(f"This API key lacks the '{scope}' scope.")
+            raise PermissionDenied(_("This API key lacks the '%(scope)s' scope.") % {"scope": scope})
         if organization.suspended_at is not None:
-            raise PermissionDenied("This organisation is suspended.")
+            raise PermissionDenied(_("This organisation is suspended."))
         return
     held = actor.role_in(organization)
     if held is None or ROLE_RANK[held] < ROLE_RANK[role]:
-        raise PermissionDenied(f"This needs the {role} role in {organization.name}.")
+        raise PermissionDenied(
+            _("This needs the %(role)s role in %(organization)s.") % {"role": role, "organization": organization.name}
+        )
     if organization.suspended_at is not None and role != Membership.Role.VIEWER:
-        raise PermissionDenied("This organisation is suspended.")
+        raise PermissionDenied(_("This organisation is suspended."))
 
 
 def authorize_reviewer(actor: Actor) -> None:
     if actor.system:
         return
     if not actor.is_reviewer:
-        raise PermissionDenied("Only reviewers may do this.")
+        raise PermissionDenied(_("Only reviewers may do this."))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import API_KEY_SCOPES, ApiKey, Membership, Organization
@@ -36,7 +37,8 @@ def api_key_create(
     scopes = list(scopes) if scopes is not None else default_scopes(organization)
     if not scopes or any(s not in API_KEY_SCOPES for s in scopes):
         raise ValidationFailed(
-            "Unknown or missing scopes.", fields={"scopes": [f"Choose from {', '.join(API_KEY_SCOPES)}."]}
+            _("Unknown or missing scopes."),
+            fields={"scopes": [_("Choose from %(scopes)s.") % {"scopes": ", ".join(API_KEY_SCOPES)}]},
         )
     prefix = secrets.token_hex(4)
     raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
@@ -56,7 +58,7 @@ def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
     authorize(actor, api_key.organization, role=Membership.Role.OWNER, scope="keys")
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
-        raise Conflict("This key is already revoked.")
+        raise Conflict(_("This key is already revoked."))
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
     audit_append(

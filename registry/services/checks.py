@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import KyokaError, ValidationFailed
 from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_from_hex
@@ -50,13 +51,13 @@ def parse_check_request(
     """Request-level terms. An unknown purpose, territory or context fails the whole request."""
     errors: dict[str, list[str]] = {}
     if purpose not in PURPOSES:
-        errors["purpose"] = [f"Unknown purpose; one of: {', '.join(PURPOSES)}."]
+        errors["purpose"] = [_("Unknown purpose; one of: %(purposes)s.") % {"purposes": ", ".join(PURPOSES)}]
     if territory is not None and (not isinstance(territory, str) or not is_territory(territory.upper())):
-        errors["territory"] = ["Not an ISO 3166-1 alpha-2 code."]
+        errors["territory"] = [_("Not an ISO 3166-1 alpha-2 code.")]
     if context is not None and context not in CONTEXTS:
-        errors["context"] = [f"Unknown context; one of: {', '.join(CONTEXTS)}."]
+        errors["context"] = [_("Unknown context; one of: %(contexts)s.") % {"contexts": ", ".join(CONTEXTS)}]
     if errors:
-        raise ValidationFailed("The check request is not valid.", fields=errors)
+        raise ValidationFailed(_("The check request is not valid."), fields=errors)
     return CheckRequest(
         requester=requester, purpose=purpose, territory=territory.upper() if territory else None,
         context=context or DEFAULT_CONTEXT, at=timezone.now(),
@@ -124,9 +125,15 @@ def file_item(index: int, upload: Any, *, max_bytes: int) -> Item:
 
 def parse_items(raw_items: Any) -> list[Item]:
     if not isinstance(raw_items, list) or not raw_items:
-        raise ValidationFailed("items must be a non-empty list.", fields={"items": ["A non-empty list is required."]})
+        raise ValidationFailed(
+            _("items must be a non-empty list."),
+            fields={"items": [_("A non-empty list is required.")]},
+        )
     if len(raw_items) > MAX_ITEMS:
-        raise TooManyItems(f"At most {MAX_ITEMS} items per check; this request has {len(raw_items)}.")
+        raise TooManyItems(
+            _("At most %(limit)d items per check; this request has %(count)d.")
+            % {"limit": MAX_ITEMS, "count": len(raw_items)}
+        )
     return [parse_item(index, raw) for index, raw in enumerate(raw_items)]
 
 

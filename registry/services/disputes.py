@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import (
@@ -65,20 +66,20 @@ def dispute_open(
     statement = statement.strip()
     errors: dict[str, list[str]] = {}
     if kind not in Dispute.Kind.values:
-        errors["kind"] = [f"Choose one of {', '.join(Dispute.Kind.values)}."]
+        errors["kind"] = [_("Choose one of %(kinds)s.") % {"kinds": ", ".join(Dispute.Kind.values)}]
     if not statement:
-        errors["statement"] = ["Say what the dispute is about."]
+        errors["statement"] = [_("Say what the dispute is about.")]
     elif len(statement) > MAX_STATEMENT_CHARS:
-        errors["statement"] = [f"At most {MAX_STATEMENT_CHARS} characters."]
+        errors["statement"] = [_("At most %(limit)d characters.") % {"limit": MAX_STATEMENT_CHARS}]
     works = list({work.pk: work for work in works}.values())
     others = {work.owner_id for work in works if work.owner_id != claimant.pk}
     if not others:
-        errors["works"] = ["Name at least one work of the organisation the dispute is against."]
+        errors["works"] = [_("Name at least one work of the organisation the dispute is against.")]
     elif len(others) > 1:
-        errors["works"] = ["A dispute is against one organisation: file one per organisation."]
+        errors["works"] = [_("A dispute is against one organisation: file one per organisation.")]
     errors.update(evidence_errors(evidence))
     if errors:
-        raise ValidationFailed("The dispute is not valid.", fields=errors)
+        raise ValidationFailed(_("The dispute is not valid."), fields=errors)
     respondent = Organization.objects.get(pk=others.pop())
     dispute = Dispute.objects.create(
         kind=kind,
@@ -133,13 +134,13 @@ def dispute_comment(*, actor: Actor, dispute: Dispute, message: str, evidence: S
     message = message.strip()
     errors = evidence_errors(evidence)
     if evidence and party is None:
-        errors["evidence"] = ["Evidence comes from the parties; reviewers comment without files."]
+        errors["evidence"] = [_("Evidence comes from the parties; reviewers comment without files.")]
     if not message:
-        errors["message"] = ["Write a comment."]
+        errors["message"] = [_("Write a comment.")]
     if errors:
-        raise ValidationFailed("The comment is not valid.", fields=errors)
+        raise ValidationFailed(_("The comment is not valid."), fields=errors)
     if not dispute.is_open:
-        raise Conflict("This dispute is closed.")
+        raise Conflict(_("This dispute is closed."))
     event = DisputeEvent.objects.create(
         dispute=dispute,
         kind=DisputeEvent.Kind.COMMENT,
@@ -177,10 +178,10 @@ def dispute_assign(*, actor: Actor, dispute: Dispute, assignee: AbstractBaseUser
     """Give an open dispute to a reviewer (or to nobody)."""
     authorize_reviewer(actor)
     if assignee is not None and not Actor.for_user(assignee).is_reviewer:
-        raise ValidationFailed("Disputes are assigned to reviewers.", fields={"assignee": ["Not a reviewer."]})
+        raise ValidationFailed(_("Disputes are assigned to reviewers."), fields={"assignee": [_("Not a reviewer.")]})
     dispute = _locked(dispute)
     if not dispute.is_open:
-        raise InvalidTransition("A closed dispute is not assigned.")
+        raise InvalidTransition(_("A closed dispute is not assigned."))
     _assign(actor, dispute, assignee)
     return dispute
 
@@ -204,12 +205,12 @@ def dispute_request_info(
     authorize_reviewer(actor)
     message = message.strip()
     if not message:
-        raise ValidationFailed("Say what you need.", fields={"message": ["This field is required."]})
+        raise ValidationFailed(_("Say what you need."), fields={"message": [_("This field is required.")]})
     dispute = _locked(dispute)
     if party is not None and party.pk not in (dispute.claimant_id, dispute.respondent_id):
-        raise ValidationFailed("Ask a party to the dispute.", fields={"party": ["Not a party."]})
+        raise ValidationFailed(_("Ask a party to the dispute."), fields={"party": [_("Not a party.")]})
     if not dispute.is_open:
-        raise InvalidTransition("This dispute is closed.")
+        raise InvalidTransition(_("This dispute is closed."))
     event = DisputeEvent.objects.create(
         dispute=dispute,
         kind=DisputeEvent.Kind.INFO_REQUESTED,
@@ -238,23 +239,28 @@ def dispute_decide(*, actor: Actor, dispute: Dispute, outcome: str, reason: str,
     reason = reason.strip()
     errors: dict[str, list[str]] = {}
     if outcome not in Dispute.DECIDED_STATUSES:
-        errors["outcome"] = ["Choose upheld or rejected."]
+        errors["outcome"] = [_("Choose upheld or rejected.")]
     if not reason:
-        errors["reason"] = ["A decision gives its reason."]
+        errors["reason"] = [_("A decision gives its reason.")]
     if errors:
-        raise ValidationFailed("The decision is not valid.", fields=errors)
+        raise ValidationFailed(_("The decision is not valid."), fields=errors)
     dispute = _locked(dispute)
     # Checked before any effect: a reviewer who lost the race must change nothing.
     if not dispute.can_move_to(outcome):
-        raise InvalidTransition(f"A dispute that is {dispute.status} cannot become {outcome}.")
+        raise InvalidTransition(
+            _("A dispute that is %(from)s cannot become %(to)s.") % {"from": dispute.status, "to": outcome}
+        )
     needs_remedy = dispute.kind == Dispute.Kind.OWNERSHIP and outcome == Dispute.Status.UPHELD
     if needs_remedy and remedy not in Dispute.Remedy.values:
         raise ValidationFailed(
-            "Choose what happens to the respondent's work.",
-            fields={"remedy": ["Choose withdraw or transfer."]},
+            _("Choose what happens to the respondent's work."),
+            fields={"remedy": [_("Choose withdraw or transfer.")]},
         )
     if not needs_remedy and remedy:
-        raise ValidationFailed("Only an upheld ownership claim has a remedy.", fields={"remedy": ["Leave empty."]})
+        raise ValidationFailed(
+            _("Only an upheld ownership claim has a remedy."),
+            fields={"remedy": [_("Leave empty.")]},
+        )
     effects = _decision_effects(actor, dispute, outcome=outcome, remedy=remedy)
     dispute.decision_reason = reason
     dispute.remedy = remedy
@@ -334,8 +340,11 @@ def _work_transfer(actor: Actor, work: Work, moving: list[Work], *, to: Organiza
     )
     if taken:
         raise Conflict(
-            f"{to.name} already has works with these external refs: {', '.join(sorted(taken))}. "
-            "Withdraw instead, or have them renamed first."
+            _(
+                "%(organization)s already has works with these external refs: %(refs)s. "
+                "Withdraw instead, or have them renamed first."
+            )
+            % {"organization": to.name, "refs": ", ".join(sorted(taken))}
         )
     old_prefix = f"{work.lineage}{work.pk.hex}/"
     new_prefix = f"/{work.pk.hex}/"
@@ -393,7 +402,9 @@ def _transition(
     """Move a locked dispute to `to_status`, or raise InvalidTransition; record the step."""
     from_status = dispute.status
     if not dispute.can_move_to(to_status):
-        raise InvalidTransition(f"A dispute that is {from_status} cannot become {to_status}.")
+        raise InvalidTransition(
+            _("A dispute that is %(from)s cannot become %(to)s.") % {"from": from_status, "to": to_status}
+        )
     dispute.status = to_status
     fields = ["status", "updated_at"]
     if decided:
@@ -430,7 +441,7 @@ def _acting_party(actor: Actor, dispute: Dispute) -> Organization | None:
     if actor.api_key is not None:
         party = next((org for org in parties if org.pk == actor.api_key.organization_id), None)
         if party is None:
-            raise PermissionDenied("This API key's organisation is not a party to this dispute.")
+            raise PermissionDenied(_("This API key's organisation is not a party to this dispute."))
         authorize(actor, party, role=Membership.Role.MANAGER, scope="disputes")
         return party
     for party in parties:
@@ -439,7 +450,7 @@ def _acting_party(actor: Actor, dispute: Dispute) -> Organization | None:
             return party
     if actor.system or actor.is_reviewer:
         return None
-    raise PermissionDenied("Only the parties and reviewers take part in a dispute.")
+    raise PermissionDenied(_("Only the parties and reviewers take part in a dispute."))
 
 
 def _audit(actor: Actor, dispute: Dispute, action: str, *, organization: Organization | None = None, **data) -> None:

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import IO
 
+from django.utils.translation import gettext as _
+
 from registry.models import Dispute, EvidenceFile, Organization, VerificationRequest
 from registry.services.actors import Actor
 
@@ -19,16 +21,18 @@ def evidence_errors(evidence: Sequence[Upload]) -> dict[str, list[str]]:
     """Problems with a set of uploads, as field errors under "evidence" (empty when none)."""
     problems = []
     if len(evidence) > MAX_EVIDENCE_FILES:
-        problems.append(f"At most {MAX_EVIDENCE_FILES} files.")
+        problems.append(_("At most %(limit)d files.") % {"limit": MAX_EVIDENCE_FILES})
     for fileobj, name in evidence:
         size = getattr(fileobj, "size", None)
         if size is None:
             size = fileobj.seek(0, 2)
             fileobj.seek(0)
         if size > MAX_EVIDENCE_BYTES:
-            problems.append(f"{name}: larger than {MAX_EVIDENCE_BYTES // (1024 * 1024)} MB.")
+            problems.append(
+                _("%(name)s: larger than %(limit)d MB.") % {"name": name, "limit": MAX_EVIDENCE_BYTES // (1024 * 1024)}
+            )
         elif size == 0:
-            problems.append(f"{name}: empty.")
+            problems.append(_("%(name)s: empty.") % {"name": name})
     return {"evidence": problems} if problems else {}
 
 

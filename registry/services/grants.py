@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import Grant, Membership, Organization, Work
@@ -24,20 +25,23 @@ def grant_terms_validate(
 ) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not purposes:
-        errors["purposes"] = ["At least one purpose is required."]
+        errors["purposes"] = [_("At least one purpose is required.")]
     elif bad := [p for p in purposes if p not in PURPOSES]:
-        errors["purposes"] = [f"Unknown purpose '{p}'." for p in bad]
+        errors["purposes"] = [_("Unknown purpose '%(purpose)s'.") % {"purpose": p} for p in bad]
     if bad := [t for t in territories if not isinstance(t, str) or not is_territory(t)]:
-        errors["territories"] = [f"'{t}' is not an ISO 3166-1 alpha-2 code." for t in bad]
+        errors["territories"] = [
+            _("'%(territory)s' is not an ISO 3166-1 alpha-2 code.") % {"territory": t}
+            for t in bad
+        ]
     if bad := [c for c in contexts if c not in CONTEXTS]:
-        errors["contexts"] = [f"Unknown context '{c}'." for c in bad]
+        errors["contexts"] = [_("Unknown context '%(context)s'.") % {"context": c} for c in bad]
     if valid_until is not None and valid_until <= valid_from:
-        errors["valid_until"] = ["Must be after valid_from."]
+        errors["valid_until"] = [_("Must be after valid_from.")]
     if licence_url:
         try:
             URLValidator(schemes=["http", "https"])(licence_url)
         except DjangoValidationError:
-            errors["licence_url"] = ["Not an http(s) URL."]
+            errors["licence_url"] = [_("Not an http(s) URL.")]
     return errors
 
 
@@ -61,7 +65,7 @@ def grant_issue(
     """Issue a grant from `grantor`. It counts in checks only while the grantor is verified."""
     authorize(actor, grantor, role=Membership.Role.MANAGER, scope="grants:write")
     if grantor.kind != Organization.Kind.RIGHTSHOLDER:
-        raise ValidationFailed("Only rightsholders issue grants.")
+        raise ValidationFailed(_("Only rightsholders issue grants."))
     valid_from = valid_from or timezone.now()
     territories = [t.upper() if isinstance(t, str) else t for t in territories]
     errors = grant_terms_validate(
@@ -73,20 +77,20 @@ def grant_issue(
         work = Work.objects.select_for_update().filter(pk=work.pk).first()
     if scope == Grant.Scope.WORK:
         if work is None:
-            errors["work"] = ["A work grant names its work."]
+            errors["work"] = [_("A work grant names its work.")]
         elif work.owner_id != grantor.pk:
-            errors["work"] = ["Grants can only be issued on your own works."]
+            errors["work"] = [_("Grants can only be issued on your own works.")]
         elif work.status != Work.Status.ACTIVE:
-            errors["work"] = ["This work is withdrawn."]
+            errors["work"] = [_("This work is withdrawn.")]
     elif scope == Grant.Scope.CATALOG:
         if work is not None:
-            errors["work"] = ["A catalog grant covers every work; leave work empty."]
+            errors["work"] = [_("A catalog grant covers every work; leave work empty.")]
     else:
-        errors["scope"] = ["Must be 'work' or 'catalog'."]
+        errors["scope"] = [_("Must be 'work' or 'catalog'.")]
     if licensee is not None and licensee.kind != Organization.Kind.AI_DEVELOPER:
-        errors["licensee"] = ["The licensee must be an AI developer organisation."]
+        errors["licensee"] = [_("The licensee must be an AI developer organisation.")]
     if errors:
-        raise ValidationFailed("The grant is not valid.", fields=errors)
+        raise ValidationFailed(_("The grant is not valid."), fields=errors)
     grant = Grant.objects.create(
         grantor=grantor, scope=scope, work=work, licensee=licensee,
         purposes=sorted(set(purposes)), territories=sorted(set(territories)),
@@ -113,7 +117,7 @@ def grant_revoke(*, actor: Actor, grant: Grant, reason: str = "") -> Grant:
     authorize(actor, grant.grantor, role=Membership.Role.MANAGER, scope="grants:write")
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
     if grant.revoked_at is not None:
-        raise Conflict("This grant is already revoked.")
+        raise Conflict(_("This grant is already revoked."))
     grant.revoked_at = timezone.now()
     grant.revoked_by = actor.user_or_none
     grant.revocation_reason = reason

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import Membership, Organization
@@ -27,16 +28,19 @@ def organization_create(
     """Create an organisation with `owner` as its first owner. It starts unverified."""
     name = name.strip()
     if not name:
-        raise ValidationFailed("An organisation needs a name.", fields={"name": ["This field is required."]})
+        raise ValidationFailed(_("An organisation needs a name."), fields={"name": [_("This field is required.")]})
     if kind not in Organization.Kind.values:
-        raise ValidationFailed(f"Unknown organisation kind '{kind}'.", fields={"kind": ["Unknown kind."]})
+        raise ValidationFailed(
+            _("Unknown organisation kind '%(kind)s'.") % {"kind": kind},
+            fields={"kind": [_("Unknown kind.")]},
+        )
     try:
         with transaction.atomic():
             organization = Organization.objects.create(
                 name=name, kind=kind, slug=slug or _unique_slug(name), **profile
             )
     except IntegrityError as exc:
-        raise Conflict(f"The slug '{slug}' is taken.") from exc
+        raise Conflict(_("The slug '%(slug)s' is taken.") % {"slug": slug}) from exc
     Membership.objects.create(user=owner, organization=organization, role=Membership.Role.OWNER)
     audit_append(
         actor=actor, action="organization.create", object_type="organization", object_id=str(organization.pk),
@@ -69,13 +73,13 @@ def membership_add(
     """Add a member, or change the role of one who is already there. Owners only."""
     authorize(actor, organization, role=Membership.Role.OWNER, scope="members")
     if role not in Membership.Role.values:
-        raise ValidationFailed(f"Unknown role '{role}'.", fields={"role": ["Unknown role."]})
+        raise ValidationFailed(_("Unknown role '%(role)s'.") % {"role": role}, fields={"role": [_("Unknown role.")]})
     membership, created = Membership.objects.select_for_update().get_or_create(
         user=user, organization=organization, defaults={"role": role}
     )
     if not created and membership.role != role:
         if membership.role == Membership.Role.OWNER and not _other_owner_exists(membership):
-            raise Conflict("An organisation must keep at least one owner.")
+            raise Conflict(_("An organisation must keep at least one owner."))
         membership.role = role
         membership.save(update_fields=["role"])
     audit_append(

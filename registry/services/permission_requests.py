@@ -10,6 +10,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import InvalidTransition, ValidationFailed
 from registry.models import Grant, Membership, Organization, PermissionRequest, Work
@@ -38,19 +39,19 @@ def permission_request_create(
     """Ask `rightsholder` for a grant on one of its works (with its descendants) or its whole catalog."""
     authorize(actor, requester, role=Membership.Role.MANAGER, scope="checks")
     if requester.kind != Organization.Kind.AI_DEVELOPER:
-        raise ValidationFailed("Only AI developer organisations ask for permission.")
+        raise ValidationFailed(_("Only AI developer organisations ask for permission."))
     errors = grant_terms_validate(
         purposes=purposes, territories=territories, contexts=contexts,
         valid_from=timezone.now(), valid_until=None, licence_url="",
     )
     if rightsholder.kind != Organization.Kind.RIGHTSHOLDER:
-        errors["rightsholder"] = ["Permission is asked of a rightsholder organisation."]
+        errors["rightsholder"] = [_("Permission is asked of a rightsholder organisation.")]
     elif work is not None and work.owner_id != rightsholder.pk:
-        errors["work"] = ["This work is not registered by that rightsholder."]
+        errors["work"] = [_("This work is not registered by that rightsholder.")]
     elif work is not None and work.status != Work.Status.ACTIVE:
-        errors["work"] = ["This work is withdrawn."]
+        errors["work"] = [_("This work is withdrawn.")]
     if errors:
-        raise ValidationFailed("The permission request is not valid.", fields=errors)
+        raise ValidationFailed(_("The permission request is not valid."), fields=errors)
     permission_request = PermissionRequest.objects.create(
         requester=requester, rightsholder=rightsholder, work=work, purposes=sorted(set(purposes)),
         territories=sorted(set(territories)), contexts=sorted(set(contexts)), message=message,
@@ -77,7 +78,7 @@ def _lock_pending(permission_request: PermissionRequest) -> PermissionRequest:
         .get(pk=permission_request.pk)
     )
     if locked.status != PermissionRequest.Status.PENDING:
-        raise InvalidTransition(f"This request is already {locked.status}.")
+        raise InvalidTransition(_("This request is already %(status)s.") % {"status": locked.status})
     return locked
 
 

@@ -6,6 +6,8 @@ import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext as _
+
 from registry.exceptions import ValidationFailed
 from registry.matching.identifiers import InvalidIdentifier, parse_identifier
 from registry.matching.urls import InvalidURL, is_pattern, normalize_pattern, normalize_url, url_host
@@ -56,5 +58,5 @@ def parse_references(
         except InvalidIdentifier as exc:
             errors.setdefault("identifiers", []).append(f"{raw!r}: {exc}")
     if errors:
-        raise ValidationFailed("Some references are not valid.", fields=errors)
+        raise ValidationFailed(_("Some references are not valid."), fields=errors)
     return list(parsed_urls.values()), list(parsed_identifiers)

@@ -38,6 +38,7 @@ from django.db import DataError, IntegrityError, connection, models, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import InvalidTransition, ValidationFailed
 from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_bands, phash_from_hex
@@ -127,7 +128,9 @@ def bulk_upload_cancel(*, actor: Actor, upload: BulkUpload) -> BulkUpload:
     if upload.status == BulkUpload.Status.CANCELLED:
         return upload
     if upload.status in BulkUpload.FINISHED:
-        raise InvalidTransition(f"The upload is already {upload.status}; only a running upload can be cancelled.")
+        raise InvalidTransition(
+            _("The upload is already %(status)s; only a running upload can be cancelled.") % {"status": upload.status}
+        )
     upload.status = BulkUpload.Status.CANCELLED
     upload.finished_at = timezone.now()
     upload.save(update_fields=["status", "finished_at"])

@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, InvalidTransition, ValidationFailed
 from registry.models import Membership, Organization, VerificationRequest
@@ -30,19 +31,19 @@ PROFILE_FIELDS = ("legal_name", "registration_number", "country", "website", "co
 def _profile_errors(profile: dict[str, str]) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
     if not profile["legal_name"]:
-        errors["legal_name"] = ["This field is required."]
+        errors["legal_name"] = [_("This field is required.")]
     if profile["country"] and not is_territory(profile["country"]):
-        errors["country"] = ["Not an ISO 3166-1 alpha-2 code."]
+        errors["country"] = [_("Not an ISO 3166-1 alpha-2 code.")]
     if profile["website"]:
         try:
             URLValidator(schemes=["http", "https"])(profile["website"])
         except DjangoValidationError:
-            errors["website"] = ["Not an http(s) URL."]
+            errors["website"] = [_("Not an http(s) URL.")]
     if profile["contact_email"]:
         try:
             validate_email(profile["contact_email"])
         except DjangoValidationError:
-            errors["contact_email"] = ["Not an email address."]
+            errors["contact_email"] = [_("Not an email address.")]
     return errors
 
 
@@ -74,14 +75,14 @@ def verification_request_submit(
     }
     errors = _profile_errors(profile) | evidence_errors(evidence)
     if errors:
-        raise ValidationFailed("The verification request is not valid.", fields=errors)
+        raise ValidationFailed(_("The verification request is not valid."), fields=errors)
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     if organization.verified_at is not None:
-        raise Conflict("This organisation is already verified.")
+        raise Conflict(_("This organisation is already verified."))
     if organization.verification_requests.filter(
         status=VerificationRequest.Status.PENDING
     ).exists():
-        raise Conflict("A verification request is already waiting for review.")
+        raise Conflict(_("A verification request is already waiting for review."))
     for field, value in profile.items():
         setattr(organization, field, value)
     organization.save(update_fields=list(PROFILE_FIELDS))
@@ -105,7 +106,9 @@ def verification_request_submit(
 def _locked_pending(request: VerificationRequest) -> VerificationRequest:
     request = VerificationRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != VerificationRequest.Status.PENDING:
-        raise InvalidTransition(f"This verification request is already {request.status}.")
+        raise InvalidTransition(
+            _("This verification request is already %(status)s.") % {"status": request.status}
+        )
     return request
 
 
@@ -134,7 +137,7 @@ def verification_request_reject(
     authorize_reviewer(actor)
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed("Say why.", fields={"reason": ["This field is required."]})
+        raise ValidationFailed(_("Say why."), fields={"reason": [_("This field is required.")]})
     request = _locked_pending(verification_request)
     request.status = VerificationRequest.Status.REJECTED
     request.decided_at = timezone.now()
@@ -159,10 +162,10 @@ def organization_suspend(*, actor: Actor, organization: Organization, reason: st
     authorize_reviewer(actor)
     reason = reason.strip()
     if not reason:
-        raise ValidationFailed("Say why.", fields={"reason": ["This field is required."]})
+        raise ValidationFailed(_("Say why."), fields={"reason": [_("This field is required.")]})
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     if organization.suspended_at is not None:
-        raise Conflict("This organisation is already suspended.")
+        raise Conflict(_("This organisation is already suspended."))
     organization.suspended_at = timezone.now()
     organization.save(update_fields=["suspended_at"])
     audit_append(
@@ -184,7 +187,7 @@ def organization_unsuspend(
     authorize_reviewer(actor)
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     if organization.suspended_at is None:
-        raise Conflict("This organisation is not suspended.")
+        raise Conflict(_("This organisation is not suspended."))
     organization.suspended_at = None
     organization.save(update_fields=["suspended_at"])
     audit_append(

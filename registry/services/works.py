@@ -8,6 +8,7 @@ from typing import IO, Any
 from django.core.files import File
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, ValidationFailed
 from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_bands
@@ -34,13 +35,17 @@ def work_parent_validate(*, organization: Organization, parent: Work | None, wor
         return
     if parent.owner_id != organization.pk:
         raise ValidationFailed(
-            "A work's parent must belong to the same organisation.", fields={"parent": ["Not yours."]}
+            _("A work's parent must belong to the same organisation."), fields={"parent": [_("Not yours.")]}
         )
     if work is not None and (parent.pk == work.pk or work.pk.hex in parent.lineage):
-        raise ValidationFailed("A work cannot be placed under itself.", fields={"parent": ["Would make a cycle."]})
+        raise ValidationFailed(
+            _("A work cannot be placed under itself."),
+            fields={"parent": [_("Would make a cycle.")]},
+        )
     if parent.lineage.count("/") >= MAX_WORK_DEPTH:
         raise ValidationFailed(
-            f"Works nest at most {MAX_WORK_DEPTH} deep.", fields={"parent": ["Hierarchy too deep."]}
+            _("Works nest at most %(depth)d deep.") % {"depth": MAX_WORK_DEPTH},
+            fields={"parent": [_("Hierarchy too deep.")]},
         )
 
 
@@ -49,17 +54,17 @@ def work_fields_validate(fields: dict[str, Any]) -> None:
     errors: dict[str, list[str]] = {}
     for name in ("external_ref", "title"):
         if name in fields and not str(fields[name] or "").strip():
-            errors[name] = ["This field is required."]
+            errors[name] = [_("This field is required.")]
     for name in ("external_ref", "title", "creators"):
         limit = Work._meta.get_field(name).max_length
         if len(str(fields.get(name) or "").strip()) > limit:
-            errors[name] = [f"At most {limit} characters."]
+            errors[name] = [_("At most %(limit)d characters.") % {"limit": limit}]
     if "kind" in fields and fields["kind"] not in WORK_KINDS:
-        errors["kind"] = [f"Unknown kind '{fields['kind']}'."]
+        errors["kind"] = [_("Unknown kind '%(kind)s'.") % {"kind": fields["kind"]}]
     if fields.get("year") is not None and not (0 < int(fields["year"]) < 10000):
-        errors["year"] = ["Not a year."]
+        errors["year"] = [_("Not a year.")]
     if errors:
-        raise ValidationFailed("Some fields are not valid.", fields=errors)
+        raise ValidationFailed(_("Some fields are not valid."), fields=errors)
 
 
 def references_attach(*, work: Work, urls: Iterable[UrlReference], identifiers: Iterable[tuple[str, str]]) -> None:
@@ -105,8 +110,8 @@ def work_register(
             )
     except IntegrityError as exc:
         raise Conflict(
-            f"This organisation already has a work with external_ref '{external_ref}'.",
-            fields={"external_ref": ["Already registered."]},
+            _("This organisation already has a work with external_ref '%(ref)s'.") % {"ref": external_ref},
+            fields={"external_ref": [_("Already registered.")]},
         ) from exc
     references_attach(work=work, urls=url_refs, identifiers=identifier_refs)
     audit_append(
@@ -133,7 +138,9 @@ def work_update(
     work = Work.objects.select_for_update().get(pk=work.pk)
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"parent"}
     if unknown:
-        raise ValidationFailed(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+        raise ValidationFailed(
+            _("These fields cannot be changed: %(fields)s.") % {"fields": ", ".join(sorted(unknown))}
+        )
     work_fields_validate(changes)
     url_refs, identifier_refs = parse_references(urls=urls or (), identifiers=identifiers or ())
     changed: dict[str, Any] = {}
@@ -177,7 +184,10 @@ def work_subtree_move(work: Work, parent: Work | None) -> None:
     for descendant in descendants:
         descendant.lineage = new_prefix + descendant.lineage[len(old_prefix):]
         if descendant.lineage.count("/") > MAX_WORK_DEPTH + 1:
-            raise ValidationFailed(f"Works nest at most {MAX_WORK_DEPTH} deep.", fields={"parent": ["Too deep."]})
+            raise ValidationFailed(
+                _("Works nest at most %(depth)d deep.") % {"depth": MAX_WORK_DEPTH},
+                fields={"parent": [_("Too deep.")]},
+            )
     Work.objects.bulk_update(descendants, ["lineage"])
 
 
@@ -206,7 +216,10 @@ def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: 
     """
     authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
     if Work.objects.filter(pk=work.pk, status=Work.Status.WITHDRAWN).exists():
-        raise ValidationFailed("This work is withdrawn; files cannot be added to it.", fields={"file": ["Withdrawn."]})
+        raise ValidationFailed(
+            _("This work is withdrawn; files cannot be added to it."),
+            fields={"file": [_("Withdrawn.")]},
+        )
     try:
         fingerprint = fingerprint_file(fileobj, filename=filename)
     except FileRejected as exc:

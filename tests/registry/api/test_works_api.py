@@ -411,3 +411,17 @@ def test_the_schema_documents_the_rightsholder_api(api_client):
     create = schema["paths"]["/api/v1/works"]["post"]["requestBody"]["content"]["application/json"]
     assert create["examples"]
     assert "files" in schema["components"]["schemas"]["Work"]["properties"]
+
+
+def test_errors_follow_the_clients_accept_language(client_for, studio):
+    client = client_for(studio, ["works:write"])
+    payload = {"external_ref": "EP-4", "title": "Episode 4", "identifiers": ["isbn:978-4-04-102622-3"]}
+    response = client.post("/api/v1/works", payload, format="json", HTTP_ACCEPT_LANGUAGE="ja")
+    error = assert_error(response, 400, "invalid")
+    assert error["message"] == "一部の参照が正しくありません。"
+    [identifier_error] = error["fields"]["identifiers"]
+    assert identifier_error.startswith("'isbn:978-4-04-102622-3': isbn")
+    assert "チェックディジットが一致しません" in identifier_error
+    error = assert_error(client.post("/api/v1/works", payload, format="json"), 400, "invalid")
+    assert error["message"] == "Some references are not valid."
+    assert error["fields"]["identifiers"] == ["'isbn:978-4-04-102622-3': isbn: check digit does not match"]
