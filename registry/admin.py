@@ -10,6 +10,16 @@ from registry.services.grants import grant_revoke
 from registry.services.organizations import organization_verify
 
 
+def _apply_to_each(modeladmin, request, queryset, service) -> None:
+    """Run an admin action's service on each selected row; a refusal is reported, not raised."""
+    actor = Actor.for_user(request.user)
+    for obj in queryset:
+        try:
+            service(actor, obj)
+        except KyokaError as exc:
+            modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
@@ -42,11 +52,8 @@ class OrganizationAdmin(admin.ModelAdmin):
 
     @admin.action(description="Verify selected organisations")
     def verify(self, request, queryset):
-        for organization in queryset:
-            try:
-                organization_verify(actor=Actor.for_user(request.user), organization=organization)
-            except KyokaError as exc:
-                self.message_user(request, f"{organization}: {exc.message}", messages.ERROR)
+        _apply_to_each(self, request, queryset,
+                       lambda actor, organization: organization_verify(actor=actor, organization=organization))
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -81,11 +88,8 @@ class GrantAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected grants")
     def revoke(self, request, queryset):
-        for grant in queryset:
-            try:
-                grant_revoke(actor=Actor.for_user(request.user), grant=grant, reason="Revoked by an administrator")
-            except KyokaError as exc:
-                self.message_user(request, f"{grant}: {exc.message}", messages.ERROR)
+        _apply_to_each(self, request, queryset, lambda actor, grant: grant_revoke(
+            actor=actor, grant=grant, reason="Revoked by an administrator"))
 
 
 @admin.register(models.ApiKey)
@@ -95,11 +99,8 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Suspend selected keys")
     def suspend(self, request, queryset):
-        for api_key in queryset:
-            try:
-                api_key_suspend(actor=Actor.for_user(request.user), api_key=api_key, reason="admin")
-            except KyokaError as exc:
-                self.message_user(request, f"{api_key}: {exc.message}", messages.ERROR)
+        _apply_to_each(self, request, queryset, lambda actor, api_key: api_key_suspend(
+            actor=actor, api_key=api_key, reason="Suspended by an administrator"))
 
 
 @admin.register(models.AuditEvent)

@@ -29,16 +29,18 @@ class Decision:
     ALL = (PERMITTED, NOT_PERMITTED, UNREGISTERED, DISPUTED, INVALID)
 
 
-# The conditions a covering grant must meet, in the order a missing one is reported.
-GRANT_CONDITIONS = (
-    "licensee_not_granted",
-    "requester_unverified",
-    "purpose_not_granted",
-    "in_force",  # grant_revoked | grant_expired | grant_not_yet_valid
-    "territory_not_granted",
-    "context_not_granted",
-    "grantor_unverified",
+# The conditions a covering grant must meet, in the order a missing one is reported; each
+# condition's possible reasons (being in force can fail three ways).
+GRANT_CONDITIONS: tuple[tuple[str, ...], ...] = (
+    ("licensee_not_granted",),
+    ("requester_unverified",),
+    ("purpose_not_granted",),
+    ("grant_revoked", "grant_expired", "grant_not_yet_valid"),
+    ("territory_not_granted",),
+    ("context_not_granted",),
+    ("grantor_unverified",),
 )
+_CONDITION_RANK = {reason: rank for rank, reasons in enumerate(GRANT_CONDITIONS) for reason in reasons}
 
 
 @dataclass
@@ -251,20 +253,12 @@ def _decide_work(request: CheckRequest, work: Work, grants: list[Grant]) -> tupl
         if not failures:
             covering.append(grant)
         # The grant that came closest: fewest failed conditions, then the one that fails latest.
-        elif closest is None or (len(failures), -_rank(failures[0])) < (len(closest), -_rank(closest[0])):
+        elif closest is None or (len(failures), -_CONDITION_RANK[failures[0]]) < (
+            len(closest), -_CONDITION_RANK[closest[0]]
+        ):
             closest = failures
     if covering:
         return Decision.PERMITTED, None, covering
     assert closest is not None
     return Decision.NOT_PERMITTED, closest[0], []
 
-
-_ORDER = {
-    "licensee_not_granted": 0, "requester_unverified": 1, "purpose_not_granted": 2, "grant_revoked": 3,
-    "grant_expired": 3, "grant_not_yet_valid": 3, "territory_not_granted": 4, "context_not_granted": 5,
-    "grantor_unverified": 6,
-}
-
-
-def _rank(reason: str) -> int:
-    return _ORDER[reason]

@@ -42,16 +42,21 @@ def works_by_identifier(identifiers: Iterable[tuple[str, str]]) -> dict[tuple[st
     return found
 
 
-def works_by_url(urls: Iterable[tuple[str, str]]) -> dict[str, set[WorkId]]:
-    """`urls` are (normalised url, host) pairs. Exact URLs by hash, patterns by host, one query."""
+def works_by_url(urls: Iterable[tuple[str, str]], *, patterns: bool = True) -> dict[str, set[WorkId]]:
+    """`urls` are (normalised url, host) pairs. Exact URLs by hash, patterns by host, one query.
+
+    `patterns=False` answers exact registrations only (conflict detection: a pattern stakes out
+    a path space, which is no claim on one work).
+    """
+    urls = list(urls)
     by_hash = {url_key(url): url for url, _ in urls}
-    hosts = {host for _, host in urls}
     found: dict[str, set[WorkId]] = defaultdict(set)
     if not by_hash:
         return found
-    rows = WorkURL.objects.filter(
-        Q(is_pattern=False, url_hash__any=list(by_hash)) | Q(is_pattern=True, host__any=list(hosts))
-    ).values_list("url", "url_hash", "is_pattern", "host", "work_id")
+    wanted = Q(is_pattern=False, url_hash__any=list(by_hash))
+    if patterns:
+        wanted |= Q(is_pattern=True, host__any=list({host for _, host in urls}))
+    rows = WorkURL.objects.filter(wanted).values_list("url", "url_hash", "is_pattern", "host", "work_id")
     urls_by_host: dict[str, list[str]] = defaultdict(list)
     for url, host in urls:
         urls_by_host[host].append(url)

@@ -204,14 +204,15 @@ def check_perform(
         disputed_count=summary[Decision.DISPUTED], invalid_count=summary[Decision.INVALID],
         checked_at=request.at, body=zlib.compress(body, 1), signature=signature,
     )
-    accesses = {}
+    accesses: dict = {}
     for result in results:
         for match in result.matches:
-            accesses.setdefault(match.work.pk, WorkAccess(
-                check_record=check, work_id=match.work.pk, owner_id=match.work.owner_id,
-                requester=request.requester, purpose=request.purpose, decision=match.decision,
-                checked_at=request.at,
-            ))
+            if match.work.pk not in accesses:  # one record per work, however many items matched it
+                accesses[match.work.pk] = WorkAccess(
+                    check_record=check, work_id=match.work.pk, owner_id=match.work.owner_id,
+                    requester=request.requester, purpose=request.purpose, decision=match.decision,
+                    checked_at=request.at,
+                )
     with transaction.atomic():
         check.save(force_insert=True)
         WorkAccess.objects.bulk_create(accesses.values())

@@ -10,7 +10,6 @@ reviewer decides.
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -28,7 +27,7 @@ from registry.models import (
     WorkIdentifier,
     WorkURL,
 )
-from registry.selectors.matching import works_by_identifier, works_by_phash, works_by_sha256
+from registry.selectors.matching import works_by_identifier, works_by_phash, works_by_sha256, works_by_url
 from registry.services.actors import Actor
 from registry.services.audit import audit_append
 from registry.services.notifications import notify_after_commit, notify_dispute_opened
@@ -152,19 +151,13 @@ def _shared_references(work_ids: set[WorkId]) -> list[Hit]:
         hits.append((work_id, dict.fromkeys(by_identifier.get((scheme, value), ()), found)))
 
     # Exact URLs only, not patterns: a pattern stakes out a path space (a whole CDN folder),
-    # and overlapping with it is not by itself a claim on the same work. matching.works_by_url
-    # also answers pattern hits, so the exact lookup is done here, on the same index.
+    # and overlapping with it is not by itself a claim on the same work.
     urls = list(
-        WorkURL.objects.filter(work_id__any=list(work_ids), is_pattern=False).values_list("url_hash", "url", "work_id")
+        WorkURL.objects.filter(work_id__any=list(work_ids), is_pattern=False).values_list("url", "host", "work_id")
     )
-    same_url: dict[str, list[WorkId]] = defaultdict(list)
-    if urls:
-        for url_hash, other in WorkURL.objects.filter(
-            is_pattern=False, url_hash__any=list({url_hash for url_hash, _, _ in urls})
-        ).values_list("url_hash", "work_id"):
-            same_url[url_hash].append(other)
-    for url_hash, url, work_id in urls:
-        hits.append((work_id, dict.fromkeys(same_url.get(url_hash, ()), Evidence("url", url))))
+    same_url = works_by_url(((url, host) for url, host, _ in urls), patterns=False)
+    for url, _, work_id in urls:
+        hits.append((work_id, dict.fromkeys(same_url.get(url, ()), Evidence("url", url))))
     return hits
 
 
