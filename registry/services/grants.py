@@ -113,8 +113,13 @@ def grant_issue(
 
 @transaction.atomic
 def grant_revoke(*, actor: Actor, grant: Grant, reason: str = "") -> Grant:
-    """Revoke a grant. Checks made after this answer without it; earlier receipts stand."""
-    authorize(actor, grant.grantor, role=Membership.Role.MANAGER, scope="grants:write")
+    """Revoke a grant. Checks made after this answer without it; earlier receipts stand.
+
+    The grantor's managers revoke their grants; reviewers may too (a fraudulent grant found
+    outside a dispute), and the audit event names who did.
+    """
+    if not actor.is_reviewer:
+        authorize(actor, grant.grantor, role=Membership.Role.MANAGER, scope="grants:write")
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
     if grant.revoked_at is not None:
         raise Conflict(_("This grant is already revoked."))

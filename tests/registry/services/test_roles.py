@@ -155,3 +155,10 @@ def test_refused_actions_write_no_audit_event(studio, member):
         register(studio, member(studio, "viewer"))
     # member() itself appended one event (membership.set); the refused registration none.
     assert AuditEvent.objects.count() == before + 1
+
+
+def test_reviewers_may_revoke_any_grant_and_the_audit_names_them(studio, developer, reviewer):
+    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+    assert grant_revoke(actor=Actor.for_user(reviewer), grant=grant, reason="fraud").revoked_by == reviewer
+    event = AuditEvent.objects.get(action="grant.revoke", object_id=str(grant.pk))
+    assert event.actor.endswith(reviewer.username)
