@@ -1,8 +1,10 @@
 from registry.models.access import API_KEY_SCOPES, ApiKey, Check, PermissionRequest, WorkAccess
 from registry.models.audit import AuditChainHead, AuditEvent
-from registry.models.disputes import Dispute, DisputeEvent, DisputeWork, EvidenceFile
+from registry.models.disputes import Dispute, DisputeEvent, DisputeWork, EvidenceFile, SimilarityFlag
 from registry.models.grants import Grant
+from registry.models.hosts import VerifiedHost
 from registry.models.organizations import Membership, Organization
+from registry.models.snapshots import LicenceSnapshot
 from registry.models.uploads import BulkUpload, BulkUploadError
 from registry.models.verification import VerificationRequest
 from registry.models.works import ContentFile, PerceptualHash, Work, WorkIdentifier, WorkURL
@@ -21,11 +23,14 @@ __all__ = [
     "DisputeWork",
     "EvidenceFile",
     "Grant",
+    "LicenceSnapshot",
     "Membership",
     "Organization",
     "PerceptualHash",
     "PermissionRequest",
+    "SimilarityFlag",
     "VerificationRequest",
+    "VerifiedHost",
     "Work",
     "WorkAccess",
     "WorkIdentifier",

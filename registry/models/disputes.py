@@ -117,6 +117,11 @@ class DisputeWork(models.Model):
     dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="dispute_works")
     work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="dispute_links")
     side = models.CharField(max_length=10, choices=Side.choices)
+    # Whether the open dispute makes this work answer `disputed` (DESIGN.md "Disputes"): set when
+    # the claimant is verified, when Kyoka opened it between two registrations with standing (or,
+    # for the later one alone, when only the earlier has standing), and for every work once a
+    # reviewer starts the review. Anything else waits in triage and freezes nothing.
+    freezes = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
@@ -183,3 +188,36 @@ class EvidenceFile(models.Model):
                 name="evidence_backs_one_thing",
             ),
         ]
+
+
+class SimilarityFlag(models.Model):
+    """Two organisations' works whose images look alike: a note for reviewers, never a dispute.
+
+    A perceptual resemblance proves nothing about ownership (flat-colour art collides often), so
+    it neither freezes nor restricts anything. One flag per pair of works, `work_a` < `work_b`.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        DISMISSED = "dismissed", "Dismissed"
+        ESCALATED = "escalated", "Escalated to a dispute"
+
+    work_a = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="+")
+    work_b = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="+")
+    distance = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["work_a", "work_b"], name="similarity_flag_unique_pair"),
+            models.CheckConstraint(condition=Q(work_a__lt=models.F("work_b")), name="similarity_flag_ordered_pair"),
+            models.CheckConstraint(
+                condition=Q(status__in=["open", "dismissed", "escalated"]), name="similarity_flag_status_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "distance"])]
