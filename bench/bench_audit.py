@@ -127,7 +127,7 @@ def append_fast(count: int, batch: int = 10_000) -> float:
 def append_one_by_one(count: int) -> float:
     from django.db import transaction
 
-    from registry.services.actors import Actor
+    from registry.access import Actor
     from registry.services.audit import audit_append
 
     actor = Actor.for_system("bench")

@@ -76,7 +76,7 @@ def seed(works: int, reseed: bool) -> None:
 
     from registry.matching.fingerprints import phash_bands
     from registry.models import ApiKey, Organization, Work
-    from registry.services.actors import Actor
+    from registry.access import Actor
     from registry.services.organizations import organization_create, organization_verify
     from registry.services.references import url_key
 
@@ -167,7 +167,7 @@ def seed(works: int, reseed: bool) -> None:
 
 def api_key() -> str:
     from registry.models import Organization
-    from registry.services.actors import Actor
+    from registry.access import Actor
     from registry.services.api_keys import api_key_create
 
     developer = Organization.objects.get(name="Bench AI")

@@ -143,7 +143,7 @@ def timed_upload(organization, manifest: Path, archive: Path | None = None) -> t
     from django.core.files import File
 
     from registry.models import BulkUpload
-    from registry.services.actors import Actor
+    from registry.access import Actor
     from registry.services.uploads import bulk_upload_start
 
     with open(manifest, "rb") as manifest_file:
@@ -184,7 +184,7 @@ def main() -> None:
     from django.db import connection
 
     from registry.models import Organization
-    from registry.services.actors import Actor
+    from registry.access import Actor
     from registry.services.organizations import organization_create
 
     call_command("migrate", verbosity=0)

@@ -4,7 +4,7 @@ from django.contrib import admin, messages
 
 from registry import models
 from registry.exceptions import KyokaError
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.api_keys import api_key_suspend
 from registry.services.grants import grant_revoke
 from registry.services.organizations import organization_verify

@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from registry.models import Membership, Organization
-from registry.services.actors import REVIEWER_GROUP, Actor
+from registry.access import REVIEWER_GROUP, Actor
 from registry.services.organizations import membership_add, organization_create, organization_verify
 from tests.factories import make_image_bytes
 

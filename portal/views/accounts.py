@@ -22,7 +22,7 @@ from portal.middleware import SESSION_TIME_ZONE, TIME_ZONES
 from portal.views.common import SESSION_ORGANIZATION, add_domain_error, organization_view
 from registry.exceptions import KyokaError
 from registry.models import Membership, Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.organizations import membership_add, organization_create
 
 

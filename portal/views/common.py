@@ -18,7 +18,7 @@ from django.utils.translation import get_language
 from registry.exceptions import KyokaError, NotFound
 from registry.exceptions import PermissionDenied as KyokaPermissionDenied
 from registry.models import Membership, Organization
-from registry.services.actors import ROLE_RANK, Actor
+from registry.access import ROLE_RANK, Actor
 
 SESSION_ORGANIZATION = "kyoka_organization"
 T = TypeVar("T")

@@ -37,7 +37,7 @@ from registry.models import (
     Work,
 )
 from registry.selectors.disputes import QUEUE_AGES, audit_history, dispute_comparison, dispute_queue
-from registry.services.actors import REVIEWER_GROUP, Actor
+from registry.access import REVIEWER_GROUP, Actor
 from registry.services.api_keys import api_key_suspend
 from registry.services.disputes import (
     dispute_assign,

@@ -22,7 +22,7 @@ from registry.selectors.api_keys import api_key_get, api_key_list
 from registry.selectors.checks import check_get, check_list, check_usage_daily
 from registry.selectors.grants import grant_list
 from registry.selectors.permission_requests import permission_request_list
-from registry.services.actors import Actor, authorize
+from registry.access import Actor, authorize
 from registry.services.api_keys import api_key_create, api_key_revoke, default_scopes
 from registry.services.checks import check_body, check_perform, file_item, parse_check_request, parse_item
 from registry.services.permission_requests import permission_request_create

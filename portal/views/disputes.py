@@ -28,7 +28,7 @@ from registry.selectors.disputes import (
 )
 from registry.selectors.grants import grant_get
 from registry.selectors.works import work_get
-from registry.services.actors import ROLE_RANK, Actor
+from registry.access import ROLE_RANK, Actor
 from registry.services.disputes import dispute_comment, dispute_open, dispute_withdraw
 from registry.services.evidence import Upload
 

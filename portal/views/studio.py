@@ -37,7 +37,7 @@ from registry.selectors.disputes import disputes_of_party
 from registry.selectors.grants import grant_get, grant_list, grant_state, grants_covering_work
 from registry.selectors.permission_requests import permission_request_get, permission_request_list
 from registry.selectors.works import work_get, work_list
-from registry.services.actors import ROLE_RANK, Actor
+from registry.access import ROLE_RANK, Actor
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.permission_requests import permission_request_accept, permission_request_decline
 from registry.services.works import content_file_add, work_register, work_update, work_withdraw

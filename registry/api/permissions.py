@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from registry.api.authentication import KeyUser
 from registry.exceptions import NotFound, PermissionDenied, ValidationFailed
 from registry.models import Membership, Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 
 ORGANIZATION_HEADER = "X-Kyoka-Organization"
 

@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 
 from registry.exceptions import NotFound
 from registry.models import ApiKey, Membership, Organization
-from registry.services.actors import Actor, authorize
+from registry.access import Actor, authorize
 
 
 def api_key_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:

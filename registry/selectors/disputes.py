@@ -26,7 +26,7 @@ from registry.models import (
     WorkIdentifier,
     WorkURL,
 )
-from registry.services.actors import Actor
+from registry.access import Actor
 
 
 def disputes_visible_to(actor: Actor) -> QuerySet[Dispute]:

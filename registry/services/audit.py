@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry.models import AuditChainHead, AuditEvent
-from registry.services.actors import Actor
+from registry.access import Actor
 
 GENESIS_HASH = "0" * 64
 

@@ -28,7 +28,7 @@ from registry.models import (
     WorkURL,
 )
 from registry.selectors.matching import works_by_identifier, works_by_phash, works_by_sha256, works_by_url
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.audit import audit_append
 from registry.services.notifications import notify_after_commit, notify_dispute_opened
 

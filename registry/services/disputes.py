@@ -28,7 +28,7 @@ from registry.models import (
     Organization,
     Work,
 )
-from registry.services.actors import Actor, authorize, authorize_reviewer
+from registry.access import Actor, authorize, authorize_reviewer
 from registry.services.audit import audit_append
 from registry.services.evidence import Upload, evidence_errors, evidence_store
 from registry.services.grants import grant_revoke

@@ -9,7 +9,7 @@ from typing import IO
 from django.utils.translation import gettext as _
 
 from registry.models import Dispute, EvidenceFile, Organization, VerificationRequest
-from registry.services.actors import Actor
+from registry.access import Actor
 
 MAX_EVIDENCE_FILES = 10
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import Grant, Membership, Organization, Work
 from registry.purposes import CONTEXTS, PURPOSES
-from registry.services.actors import Actor, authorize
+from registry.access import Actor, authorize
 from registry.services.audit import audit_append
 from registry.territories import is_territory
 

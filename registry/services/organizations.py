@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import Membership, Organization
-from registry.services.actors import Actor, authorize, authorize_reviewer
+from registry.access import Actor, authorize, authorize_reviewer
 from registry.services.audit import audit_append
 
 

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 
 from registry.exceptions import InvalidTransition, ValidationFailed
 from registry.models import Grant, Membership, Organization, PermissionRequest, Work
-from registry.services.actors import Actor, authorize
+from registry.access import Actor, authorize
 from registry.services.audit import audit_append
 from registry.services.grants import grant_issue, grant_terms_validate
 from registry.services.notifications import (

@@ -54,7 +54,7 @@ from registry.models import (
     WorkURL,
 )
 from registry.models.works import MAX_WORK_DEPTH
-from registry.services.actors import Actor, authorize
+from registry.access import Actor, authorize
 from registry.services.audit import audit_append
 from registry.services.conflicts import conflicts_detect
 from registry.services.references import UrlReference, parse_references

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, InvalidTransition, ValidationFailed
 from registry.models import Membership, Organization, VerificationRequest
-from registry.services.actors import Actor, authorize, authorize_reviewer
+from registry.access import Actor, authorize, authorize_reviewer
 from registry.services.audit import audit_append
 from registry.services.evidence import Upload, evidence_errors, evidence_store
 from registry.services.notifications import notify_after_commit, notify_verification_decided

@@ -14,7 +14,7 @@ from registry.exceptions import Conflict, ValidationFailed
 from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_bands
 from registry.models import ContentFile, Membership, Organization, PerceptualHash, Work, WorkIdentifier, WorkURL
 from registry.models.works import MAX_WORK_DEPTH
-from registry.services.actors import Actor, authorize
+from registry.access import Actor, authorize
 from registry.services.audit import audit_append
 from registry.services.conflicts import conflicts_detect
 from registry.services.references import UrlReference, parse_references

@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 
 from registry.models import Dispute, Organization, VerificationRequest, Work
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.api_keys import api_key_create
 from registry.services.disputes import dispute_comment
 from registry.services.grants import grant_issue

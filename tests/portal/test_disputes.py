@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from registry.models import Dispute, DisputeEvent, EvidenceFile, Membership, Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.disputes import dispute_comment, dispute_open
 from registry.services.grants import grant_issue
 from registry.services.works import work_register

@@ -16,7 +16,7 @@ from registry.selectors.disputes import (
     works_of_others_by_reference,
 )
 from registry.selectors.grants import grants_covering_work
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.checks import check_perform, parse_check_request, parse_items
 from registry.services.disputes import dispute_open
 from registry.services.grants import grant_issue, grant_revoke

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry.exceptions import KyokaError
 from registry.models import Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.api_keys import api_key_create
 
 

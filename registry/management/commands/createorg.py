@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry.exceptions import KyokaError
 from registry.models import Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.organizations import organization_create, organization_verify
 
 

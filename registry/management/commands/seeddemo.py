@@ -17,7 +17,7 @@ from PIL import Image, ImageDraw
 from stdnum import ean
 
 from registry.models import ApiKey, Grant, Organization, Work
-from registry.services.actors import REVIEWER_GROUP, Actor
+from registry.access import REVIEWER_GROUP, Actor
 from registry.services.api_keys import api_key_create, api_key_revoke
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.organizations import membership_add, organization_create, organization_verify

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.models import Dispute, DisputeWork, Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.disputes import dispute_decide, dispute_start_review
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.works import work_withdraw

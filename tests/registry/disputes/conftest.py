@@ -7,7 +7,7 @@ import io
 import pytest
 
 from registry.models import Membership, Organization
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.works import content_file_add, work_register
 from tests.conftest import SYSTEM, owner_of
 from tests.factories import make_image_bytes

@@ -12,7 +12,7 @@ from django.db import connection
 from registry.exceptions import InvalidTransition
 from registry.models import AuditEvent, Dispute, Grant, Work
 from registry.services import disputes as dispute_services
-from registry.services.actors import REVIEWER_GROUP, Actor
+from registry.access import REVIEWER_GROUP, Actor
 from registry.services.audit import audit_verify
 from registry.services.disputes import dispute_decide, dispute_start_review
 from registry.services.grants import grant_issue

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from registry.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, Dispute, DisputeEvent, Membership
-from registry.services.actors import REVIEWER_GROUP, Actor
+from registry.access import REVIEWER_GROUP, Actor
 from registry.services.disputes import (
     dispute_assign,
     dispute_comment,

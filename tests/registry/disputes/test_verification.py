@@ -9,7 +9,7 @@ from django.db import IntegrityError, transaction
 
 from registry.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, EvidenceFile, Organization, VerificationRequest
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.grants import grant_issue
 from registry.services.verification import (
     organization_suspend,

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from registry.exceptions import InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, Grant, Organization, PermissionRequest
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.api_keys import api_key_create
 from registry.services.permission_requests import (
     permission_request_accept,

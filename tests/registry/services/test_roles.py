@@ -6,7 +6,7 @@ import pytest
 
 from registry.exceptions import PermissionDenied
 from registry.models import AuditEvent, Grant, Membership, Organization, Work
-from registry.services.actors import Actor
+from registry.access import Actor
 from registry.services.api_keys import api_key_create, api_key_revoke, api_key_suspend
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.organizations import membership_add, organization_verify
