@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.db import models
 
 from registry.exceptions import KyokaError
+from registry.models.organizations import Organization
 
 
 class AuditImmutable(KyokaError):
@@ -26,12 +27,25 @@ class AuditChainHead(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Append-only and hash-chained: each row holds the SHA-256 of its content and the previous hash."""
+    """Append-only and hash-chained: each row holds the SHA-256 of its content and the previous hash.
+
+    The organisation an event concerns is `organization_ref` (its id): a slug may change, the id
+    never does. `organization` keeps the slug as it was when the event was written. Rows of
+    hash version 1 (before the id existed) hash the slug alone; their `organization_ref` was
+    filled in later from the slug and is not part of their hash. Version 2 rows hash both.
+    """
+
+    HASH_VERSION = 2
 
     seq = models.BigIntegerField(unique=True)
     created_at = models.DateTimeField()
-    actor = models.CharField(max_length=200)  # "user:<id>:<username>", "key:<prefix>", "system"
-    organization = models.CharField(max_length=80, blank=True)  # org slug the event concerns
+    actor = models.CharField(max_length=200)  # "user:<id>:<username>", "key:<prefix>", "operator:<name>"
+    organization = models.CharField(max_length=80, blank=True)  # the org's slug at the time, as history
+    organization_ref = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False,
+        db_column="organization_id",
+    )
+    hash_version = models.PositiveSmallIntegerField(default=1)
     action = models.CharField(max_length=60, db_index=True)
     object_type = models.CharField(max_length=40)
     object_id = models.CharField(max_length=64)
@@ -42,7 +56,11 @@ class AuditEvent(models.Model):
     objects = AuditQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["object_type", "object_id"]), models.Index(fields=["organization", "seq"])]
+        indexes = [
+            models.Index(fields=["object_type", "object_id"]),
+            models.Index(fields=["organization", "seq"]),
+            models.Index(fields=["organization_ref", "seq"], name="auditevent_org_seq"),
+        ]
         ordering = ["seq"]
 
     def save(self, *args, **kwargs) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from registry.models import AuditChainHead, AuditEvent
 from registry.access import Actor
+from registry.models import AuditChainHead, AuditEvent, Organization
 
 GENESIS_HASH = "0" * 64
 
@@ -29,19 +29,26 @@ def audit_event_hash(
     object_id: str,
     data: Any,
     prev_hash: str,
+    organization_id: int | None = None,
+    hash_version: int = 1,
 ) -> str:
+    content: dict[str, Any] = {
+        "seq": seq,
+        "created_at": created_at,
+        "actor": actor,
+        "organization": organization,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "data": data,
+        "prev_hash": prev_hash,
+    }
+    # Version 1 rows were hashed before organisations had an id here: their hash stays provable.
+    if hash_version >= 2:
+        content["organization_id"] = organization_id
+        content["hash_version"] = hash_version
     canonical = json.dumps(
-        {
-            "seq": seq,
-            "created_at": created_at,
-            "actor": actor,
-            "organization": organization,
-            "action": action,
-            "object_type": object_type,
-            "object_id": object_id,
-            "data": data,
-            "prev_hash": prev_hash,
-        },
+        content,
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
@@ -55,14 +62,18 @@ def audit_append(
     action: str,
     object_type: str,
     object_id: str,
-    organization: str = "",
+    organization: Organization | str | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event. Must run inside the transaction of the change it records.
 
     The chain head row is locked until that transaction ends, which serialises appends:
-    two writers can never both link to the same previous hash.
+    two writers can never both link to the same previous hash. `organization` is the
+    organisation the event concerns; the row refers to it by id (and keeps today's slug as
+    history). A slug string is still accepted from older callers and resolved to its id.
     """
+    if isinstance(organization, str):
+        organization = Organization.objects.filter(slug=organization).first() if organization else None
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_append must run inside the transaction of the change it records")
     # The head row comes with the migrations; get_or_create only matters after a flush.
@@ -71,22 +82,28 @@ def audit_append(
     payload = json.loads(json.dumps(data or {}, default=str))
     now = timezone.now()
     seq = head.seq + 1
+    slug = organization.slug if organization is not None else ""
+    organization_id = organization.pk if organization is not None else None
     event_hash = audit_event_hash(
         seq=seq,
         created_at=now.isoformat(),
         actor=actor.label,
-        organization=organization,
+        organization=slug,
         action=action,
         object_type=object_type,
         object_id=str(object_id),
         data=payload,
         prev_hash=head.hash,
+        organization_id=organization_id,
+        hash_version=AuditEvent.HASH_VERSION,
     )
     event = AuditEvent.objects.create(
         seq=seq,
         created_at=now,
         actor=actor.label,
-        organization=organization,
+        organization=slug,
+        organization_ref_id=organization_id,
+        hash_version=AuditEvent.HASH_VERSION,
         action=action,
         object_type=object_type,
         object_id=str(object_id),
@@ -117,6 +134,8 @@ def _recomputed_hash(event: AuditEvent) -> str:
         object_id=event.object_id,
         data=event.data,
         prev_hash=event.prev_hash,
+        organization_id=event.organization_ref_id,
+        hash_version=event.hash_version,
     )
 
 
