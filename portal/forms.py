@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
@@ -50,7 +52,13 @@ DISPUTE_KIND_CHOICES = [(k, DISPUTE_KIND_LABELS[k]) for k in Dispute.Kind.values
 
 
 def split_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.replace(",", "\n").splitlines() if line.strip()] if text else []
+    """References typed in a form, one per line: a URL may hold commas (and `;`), so nothing else splits."""
+    return [line.strip() for line in text.splitlines() if line.strip()] if text else []
+
+
+def split_codes(text: str) -> list[str]:
+    """Country codes typed in a form: separated by commas, spaces or lines (codes hold none of them)."""
+    return [code.upper() for code in re.split(r"[\s,;]+", text or "") if code]
 
 
 def login_throttle_key(username: str, address: str) -> str:
@@ -222,7 +230,7 @@ class GrantForm(forms.Form):
         self.fields["licensee"].required = False
 
     def clean_territories(self) -> list[str]:
-        return [code.upper() for code in split_lines(self.cleaned_data.get("territories", ""))]
+        return split_codes(self.cleaned_data.get("territories", ""))
 
 
 class RevokeForm(forms.Form):
@@ -331,12 +339,16 @@ class PermissionRequestForm(forms.Form):
     message = forms.CharField(
         label=_("Message to the studio"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
 
-    def __init__(self, *args, rightsholders: list[tuple[str, str]] = (), **kwargs):
+    def __init__(self, *args, rightsholders: list[tuple[str, str]] = (), about_work: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["rightsholder"].choices = rightsholders
+        if about_work:
+            # Asked from a check result: the work decides who is asked, nobody picks another studio.
+            del self.fields["rightsholder"]
+        else:
+            self.fields["rightsholder"].choices = [("", _("— choose a studio —")), *rightsholders]
 
     def clean_territories(self) -> list[str]:
-        return [code.upper() for code in split_lines(self.cleaned_data.get("territories", ""))]
+        return split_codes(self.cleaned_data.get("territories", ""))
 
 
 class AnswerForm(forms.Form):

@@ -14,15 +14,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from portal.forms import ApiKeyForm, CheckConsoleForm, PermissionRequestForm, split_lines
+from portal.forms import PURPOSE_CHOICES, ApiKeyForm, CheckConsoleForm, PermissionRequestForm, split_lines
 from portal.views.common import add_domain_error, organization_view
+from registry.access import Actor, authorize
 from registry.exceptions import KyokaError
 from registry.models import Membership, Organization, Work
 from registry.selectors.api_keys import api_key_get, api_key_list
 from registry.selectors.checks import check_get, check_list, check_usage_daily
 from registry.selectors.grants import grant_list
 from registry.selectors.permission_requests import permission_request_list
-from registry.access import Actor, authorize
 from registry.services.api_keys import api_key_create, api_key_revoke, default_scopes
 from registry.services.checks import check_body, check_perform, file_item, parse_check_request, parse_item
 from registry.services.permission_requests import permission_request_create
@@ -164,21 +164,33 @@ def permission_requests(request: HttpRequest, *, organization: Organization, act
 
 @manager_view
 def permission_request_new(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
+    """Ask one studio: for one of its works (from a check result), or for its whole catalog (chosen here).
+
+    A request about a work goes to that work's owner and is about that work only; the page never
+    lets another studio be picked for it, and never turns it into a whole-catalog request.
+    """
+    work_id = (request.POST or request.GET).get("work", "")
+    work = None
+    if work_id:
+        work = Work.objects.filter(pk=work_id, status=Work.Status.ACTIVE).select_related("owner").first() \
+            if _is_uuid(work_id) else None
+        if work is None:
+            raise Http404("No such work.")
     rightsholders = [(o.slug, o.name) for o in Organization.objects.filter(
         kind=Organization.Kind.RIGHTSHOLDER, verified_at__isnull=False).order_by("name")]
-    initial = {"rightsholder": request.GET.get("rightsholder"), "work": request.GET.get("work", ""),
-               "purposes": [request.GET.get("purpose", "train-genai")]}
-    form = PermissionRequestForm(request.POST or None, rightsholders=rightsholders, initial=initial)
-    work_id = (request.POST or request.GET).get("work", "")
-    work = Work.objects.filter(pk=work_id).select_related("owner").first() if _is_uuid(work_id) else None
+    purpose = request.GET.get("purpose", "train-genai")
+    initial = {"rightsholder": request.GET.get("rightsholder", ""), "work": work_id,
+               "purposes": [purpose] if purpose in dict(PURPOSE_CHOICES) else []}
+    form = PermissionRequestForm(request.POST or None, rightsholders=rightsholders, about_work=work is not None,
+                                 initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        rightsholder = Organization.objects.get(slug=data["rightsholder"])
+        rightsholder = work.owner if work else Organization.objects.get(slug=data["rightsholder"])
         try:
             permission_request_create(
-                actor=actor, requester=organization, rightsholder=rightsholder,
-                work=work if work and work.owner_id == rightsholder.pk else None, purposes=data["purposes"],
-                territories=data["territories"], contexts=data["contexts"], message=data["message"],
+                actor=actor, requester=organization, rightsholder=rightsholder, work=work,
+                purposes=data["purposes"], territories=data["territories"], contexts=data["contexts"],
+                message=data["message"],
             )
         except KyokaError as exc:
             add_domain_error(form, exc)

@@ -6,6 +6,7 @@ import uuid
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
@@ -24,7 +25,7 @@ from registry.api.serializers import (
     parse,
 )
 from registry.api.works import own_work_or_invalid
-from registry.exceptions import ValidationFailed
+from registry.exceptions import NotFound, ValidationFailed
 from registry.models import Organization
 from registry.selectors.grants import grant_get, grant_list
 from registry.services.grants import grant_issue, grant_revoke
@@ -140,6 +141,9 @@ class GrantRevokeView(GenericAPIView):
     def post(self, request: Request, grant_id: uuid.UUID) -> Response:
         organization = acting_organization(request, scope="grants:write")
         grant = grant_get(organization=organization, grant_id=grant_id)
+        if grant.grantor_id != organization.pk:
+            # A licensee may read its grant but not revoke it; 404 like the portal, so no oracle.
+            raise NotFound(_("No such grant."))
         reason = parse(GrantRevokeSerializer, request.data).get("reason", "")
         return Response(GrantSerializer(grant_revoke(actor=request_actor(request), grant=grant, reason=reason)).data)
 
