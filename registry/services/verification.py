@@ -15,10 +15,11 @@ from django.core.validators import URLValidator, validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from stdnum.jp import cn as jp_cn
 
+from registry.access import Actor, authorize, authorize_reviewer
 from registry.exceptions import Conflict, InvalidTransition, ValidationFailed
 from registry.models import Membership, Organization, VerificationRequest
-from registry.access import Actor, authorize, authorize_reviewer
 from registry.services.audit import audit_append
 from registry.services.evidence import Upload, evidence_errors, evidence_store
 from registry.services.notifications import notify_after_commit, notify_verification_decided
@@ -73,7 +74,10 @@ def verification_request_submit(
         "website": website.strip(),
         "contact_email": contact_email.strip(),
     }
-    errors = _profile_errors(profile) | evidence_errors(evidence)
+    profile["registration_number"] = registration_number_normalize(
+        country=profile["country"], number=profile["registration_number"])
+    errors = _profile_errors(profile) | registration_number_errors(
+        country=profile["country"], number=profile["registration_number"]) | verification_evidence_errors(evidence)
     if errors:
         raise ValidationFailed(_("The verification request is not valid."), fields=errors)
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
@@ -199,3 +203,49 @@ def organization_unsuspend(
         data={"reason": reason.strip()},
     )
     return organization
+
+
+# --- what a verification request must hold beyond the profile ------------------------------
+
+# Evidence a reviewer opens: documents and images, recognised by their first bytes, not their names.
+EVIDENCE_SIGNATURES = (
+    (b"%PDF-", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+)
+
+
+def evidence_media_type(fileobj) -> str | None:
+    """The evidence file's type from its first bytes (PDF, PNG, JPEG, GIF, WebP), or None."""
+    head = fileobj.read(16)
+    fileobj.seek(0)
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return next((media_type for magic, media_type in EVIDENCE_SIGNATURES if head.startswith(magic)), None)
+
+
+def verification_evidence_errors(evidence: Sequence[Upload]) -> dict[str, list[str]]:
+    """evidence_errors (count and size), and each file a PDF or an image."""
+    problems = list(evidence_errors(evidence).get("evidence", []))
+    problems += [
+        _("%(name)s: not a PDF or an image (PNG, JPEG, GIF, WebP).") % {"name": name}
+        for fileobj, name in evidence if evidence_media_type(fileobj) is None
+    ]
+    return {"evidence": problems} if problems else {}
+
+
+def registration_number_normalize(*, country: str, number: str) -> str:
+    """A Japanese corporate number (法人番号) without its separators; other numbers as given."""
+    if country == "JP" and number:
+        return jp_cn.compact(number)
+    return number
+
+
+def registration_number_errors(*, country: str, number: str) -> dict[str, list[str]]:
+    """A Japanese organisation's registration number is its 法人番号: 13 digits, the first a check digit."""
+    if country == "JP" and number and not jp_cn.is_valid(number):
+        return {"registration_number": [
+            _("Not a valid corporate number (法人番号): 13 digits, the first a check digit.")]}
+    return {}
