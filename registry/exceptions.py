@@ -38,3 +38,10 @@ class GrantImmutable(Conflict):
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class LimitReached(KyokaError):
+    """A per-organisation limit on how much of something may exist or be filed (HTTP 429)."""
+
+    code = "limit_reached"
+    status = 429
