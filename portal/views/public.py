@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import json
+from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.dateparse import parse_datetime
 
 from portal.forms import ReceiptVerifyForm
 from portal.views.common import current_membership, is_rightsholder
-from registry.receipts import InvalidReceipt, verify_receipt
+from registry.decisions.vocabulary import Decision, Reason
+from registry.selectors.receipts import receipt_read
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -26,23 +28,38 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("web:studio_dashboard" if is_rightsholder(membership.organization) else "web:developer_dashboard")
 
 
+def _moment(text: object) -> datetime | None:
+    """A receipt's ISO time as an aware datetime, so the page shows it in the viewer's time zone."""
+    return parse_datetime(text) if isinstance(text, str) else None
+
+
+def _receipt_rows(document: dict) -> list[dict]:
+    """The items a valid receipt answered, with the decision and reason in the reader's language."""
+    rows = []
+    for result in document.get("results") or []:
+        if not isinstance(result, dict):
+            continue
+        decision, reason = result.get("decision"), result.get("reason")
+        rows.append({
+            "ref": result.get("ref"),
+            "checked": " ".join(f"{k}: {v}" for k, v in (result.get("checked") or {}).items()),
+            "decision": Decision(decision).label if decision in Decision.values else decision,
+            "permitted": result.get("permitted") is True,
+            "reason": Reason(reason).label if reason in Reason.values else (reason or ""),
+        })
+    return rows
+
+
 def receipt_verify(request: HttpRequest) -> HttpResponse:
     """Anyone can check that a receipt was signed by this registry and has not been altered."""
     result = None
     if request.method == "POST":
         form = ReceiptVerifyForm(request.POST, request.FILES)
         if form.is_valid():
-            body, signature = form.cleaned_data["body_bytes"], form.cleaned_data["signature_text"]
-            try:
-                kid = verify_receipt(body, signature)
-            except InvalidReceipt as exc:
-                result = {"valid": False, "error": str(exc)}
-            else:
-                try:
-                    document = json.loads(body)
-                except ValueError:
-                    document = {}
-                result = {"valid": True, "kid": kid, "document": document if isinstance(document, dict) else {}}
+            reading = receipt_read(form.cleaned_data["body_bytes"], form.cleaned_data["signature_text"])
+            result = {"valid": reading.valid, "error": reading.error, "kid": reading.kid,
+                      "document": reading.document, "checked_at": _moment(reading.as_data().get("checked_at")),
+                      "rows": _receipt_rows(reading.document)}
     else:
         form = ReceiptVerifyForm()
     return render(request, "web/receipt_verify.html", {"form": form, "result": result})

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 
-from django.conf import settings
 from django.http import HttpResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny
@@ -15,23 +14,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from registry.api.authentication import KeyUser
-from registry.api.permissions import acting_organization
-from registry.exceptions import NotFound, ValidationFailed
-from registry.models import Check
+from registry.api.permissions import acting_organization, request_actor
+from registry.decisions.run import CheckOutcome, check_body, check_run
+from registry.exceptions import ValidationFailed
 from registry.purposes import purpose_tree
-from registry.receipts import InvalidReceipt, public_jwks, verify_receipt
-from registry.services.checks import (
-    CheckOutcome,
-    check_body,
-    check_perform,
-    file_item,
-    parse_check_request,
-    parse_items,
-)
+from registry.receipts import public_jwks
+from registry.selectors.checks import check_get
+from registry.selectors.receipts import receipt_read
 
-MAX_FILES_PER_CHECK = 100
-MAX_FILE_BYTES = 50 * 1024 * 1024
 RECEIPT_HEADER = "Receipt-Signature"
 
 CHECK_EXAMPLE = {
@@ -45,8 +35,8 @@ CHECK_EXAMPLE = {
 }
 
 
-def _receipt_response(outcome_body: bytes, signature: str, check_id: str) -> HttpResponse:
-    response = HttpResponse(outcome_body, content_type="application/json")
+def _receipt_response(body: bytes, signature: str, check_id: str) -> HttpResponse:
+    response = HttpResponse(body, content_type="application/json")
     response[RECEIPT_HEADER] = signature
     response["Location"] = f"/api/v1/checks/{check_id}"
     return response
@@ -54,12 +44,6 @@ def _receipt_response(outcome_body: bytes, signature: str, check_id: str) -> Htt
 
 def _render(outcome: CheckOutcome) -> HttpResponse:
     return _receipt_response(outcome.body, outcome.signature, str(outcome.check.pk))
-
-
-def _caller(request: Request):
-    if isinstance(request.user, KeyUser):
-        return {"api_key": request.user.api_key}
-    return {"user": request.user}
 
 
 class CheckView(APIView):
@@ -82,20 +66,19 @@ class CheckView(APIView):
             "purpose": serializers.CharField(), "registry": serializers.CharField(),
             "summary": serializers.DictField(child=serializers.IntegerField()),
             "results": serializers.ListField(child=serializers.DictField()),
+            "grants": serializers.DictField(child=serializers.DictField()),
         })},
         examples=[OpenApiExample("Mixed items", value=CHECK_EXAMPLE, request_only=True)],
     )
     def post(self, request: Request) -> HttpResponse:
-        requester = acting_organization(request, scope="checks")
+        organization = acting_organization(request, scope="checks")
         data = request.data
         if not isinstance(data, dict):
-            raise ValidationFailed("The body must be a JSON object.")
-        terms = parse_check_request(
-            requester=requester, purpose=data.get("purpose"), territory=data.get("territory"),
-            context=data.get("context"),
-        )
-        items = parse_items(data.get("items"))
-        return _render(check_perform(request=terms, items=items, **_caller(request)))
+            raise ValidationFailed(_("The body must be a JSON object."))
+        return _render(check_run(
+            actor=request_actor(request), organization=organization, purpose=data.get("purpose"),
+            territory=data.get("territory"), context=data.get("context"), items=data.get("items"),
+        ))
 
 
 class CheckFilesView(APIView):
@@ -109,28 +92,22 @@ class CheckFilesView(APIView):
         responses={200: None},
     )
     def post(self, request: Request) -> HttpResponse:
-        requester = acting_organization(request, scope="checks")
-        terms = parse_check_request(
-            requester=requester, purpose=request.data.get("purpose"), territory=request.data.get("territory") or None,
-            context=request.data.get("context") or None,
-        )
+        organization = acting_organization(request, scope="checks")
         files = request.FILES.getlist("files")
         if not files:
-            raise ValidationFailed("Send one or more files as 'files'.", fields={"files": ["Required."]})
-        if len(files) > MAX_FILES_PER_CHECK:
-            raise ValidationFailed(f"At most {MAX_FILES_PER_CHECK} files per check.", fields={"files": ["Too many."]})
-        items = [file_item(index, upload, max_bytes=MAX_FILE_BYTES) for index, upload in enumerate(files)]
-        return _render(check_perform(request=terms, items=items, **_caller(request)))
+            raise ValidationFailed(_("Send one or more files as 'files'."), fields={"files": [_("Required.")]})
+        return _render(check_run(
+            actor=request_actor(request), organization=organization, purpose=request.data.get("purpose"),
+            territory=request.data.get("territory") or None, context=request.data.get("context") or None,
+            uploads=files,
+        ))
 
 
 class CheckDetailView(APIView):
     @extend_schema(operation_id="checks_retrieve", summary="The same receipt again: identical bytes and signature",
                    responses={200: None})
     def get(self, request: Request, check_id: str) -> HttpResponse:
-        organization = acting_organization(request, scope="checks")
-        check = Check.objects.filter(pk=check_id, organization=organization).first()
-        if check is None:
-            raise NotFound("No such check for your organisation.")
+        check = check_get(organization=acting_organization(request, scope="checks"), check_id=check_id)
         return _receipt_response(check_body(check), check.signature, str(check.pk))
 
 
@@ -148,32 +125,33 @@ class ReceiptVerifyView(APIView):
         }),
         responses={200: inline_serializer("ReceiptVerifyResponse", {
             "valid": serializers.BooleanField(), "kid": serializers.CharField(required=False),
-            "check_id": serializers.CharField(required=False), "error": serializers.CharField(required=False),
+            "check_id": serializers.CharField(required=False, allow_null=True),
+            "snapshot_id": serializers.CharField(required=False, allow_null=True),
+            "requester": serializers.CharField(required=False, allow_null=True),
+            "checked_at": serializers.CharField(required=False, allow_null=True),
+            "purpose": serializers.CharField(required=False, allow_null=True),
+            "summary": serializers.DictField(child=serializers.IntegerField(), required=False, allow_null=True),
+            "registry": serializers.CharField(required=False),
+            "error": serializers.CharField(required=False),
         })},
     )
     def post(self, request: Request) -> Response:
         data = request.data if isinstance(request.data, dict) else {}
         signature = data.get("signature")
         if not isinstance(signature, str) or not signature:
-            raise ValidationFailed("signature is required.", fields={"signature": ["Required."]})
+            raise ValidationFailed(_("signature is required."), fields={"signature": [_("Required.")]})
         if isinstance(data.get("body_base64"), str):
             try:
                 body = base64.b64decode(data["body_base64"], validate=True)
             except (binascii.Error, ValueError) as exc:
-                raise ValidationFailed("body_base64 is not valid base64.") from exc
+                raise ValidationFailed(_("body_base64 is not valid base64.")) from exc
         elif isinstance(data.get("body"), str):
             body = data["body"].encode()
         else:
-            raise ValidationFailed("Send the receipt body as body or body_base64.", fields={"body": ["Required."]})
-        try:
-            kid = verify_receipt(body, signature)
-        except InvalidReceipt as exc:
-            return Response({"valid": False, "error": str(exc)})
-        try:
-            check_id = json.loads(body).get("check_id")
-        except (ValueError, AttributeError):
-            check_id = None
-        return Response({"valid": True, "kid": kid, "check_id": check_id, "registry": settings.KYOKA_REGISTRY_ID})
+            raise ValidationFailed(
+                _("Send the receipt body as body or body_base64."), fields={"body": [_("Required.")]}
+            )
+        return Response(receipt_read(body, signature).as_data())
 
 
 class JwksView(APIView):

@@ -6,14 +6,25 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from registry.exceptions import GrantImmutable
 from registry.models.organizations import Organization
 from registry.models.works import Work
 
 
+class GrantState(models.TextChoices):
+    """Where a grant stands at a moment. Only `active` is in force."""
+
+    ACTIVE = "active", _("In force")
+    SCHEDULED = "scheduled", _("Not yet valid")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
+
+
 class GrantQuerySet(models.QuerySet["Grant"]):
     def in_force(self, *, at: datetime) -> GrantQuerySet:
+        """The grants whose `state_at(at)` is active: the same three terms, in SQL."""
         return self.filter(Q(revoked_at__isnull=True) | Q(revoked_at__gt=at), valid_from__lte=at).filter(
             Q(valid_until__isnull=True) | Q(valid_until__gt=at)
         )
@@ -77,6 +88,20 @@ class Grant(models.Model):
             if update_fields is None or not set(update_fields) <= self.REVOCATION_FIELDS:
                 raise GrantImmutable("A grant is never edited: revoke it and issue a new one.")
         super().save(*args, **kwargs)
+
+    def state_at(self, moment: datetime) -> GrantState:
+        """The one definition of "in force" (GrantQuerySet.in_force says the same in SQL).
+
+        Revocation wins over expiry, expiry over not-yet-valid: the reason a check reports is
+        the most final one.
+        """
+        if self.revoked_at is not None and self.revoked_at <= moment:
+            return GrantState.REVOKED
+        if self.valid_until is not None and self.valid_until <= moment:
+            return GrantState.EXPIRED
+        if self.valid_from > moment:
+            return GrantState.SCHEDULED
+        return GrantState.ACTIVE
 
     @property
     def conditions(self) -> dict[str, str]:

@@ -12,17 +12,6 @@ from registry.exceptions import NotFound
 from registry.models import Grant, Organization, Work
 
 
-def grant_state(grant: Grant, *, at: datetime) -> str:
-    """Where a grant stands at `at`: active, scheduled, expired or revoked."""
-    if grant.revoked_at is not None and grant.revoked_at <= at:
-        return "revoked"
-    if grant.valid_until is not None and grant.valid_until <= at:
-        return "expired"
-    if grant.valid_from > at:
-        return "scheduled"
-    return "active"
-
-
 def _visible_to(organization: Organization) -> QuerySet[Grant]:
     return Grant.objects.filter(Q(grantor=organization) | Q(licensee=organization)).select_related(
         "grantor", "licensee"
@@ -59,7 +48,7 @@ def grant_get(*, organization: Organization, grant_id: uuid.UUID | str) -> Grant
 def grants_covering_work(work: Work) -> QuerySet[Grant]:
     """The grants its owner issued that reach `work`: on it, on a work above it, or on the whole catalog.
 
-    Whether each is in force is left to the caller (grant_state), so revoked and expired
+    Whether each is in force is left to the caller (Grant.state_at), so revoked and expired
     grants stay visible on the work's page.
     """
     return (

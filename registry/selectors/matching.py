@@ -43,16 +43,28 @@ def works_by_identifier(identifiers: Iterable[tuple[str, str]]) -> dict[tuple[st
 
 
 def works_by_url(urls: Iterable[tuple[str, str]], *, patterns: bool = True) -> dict[str, set[WorkId]]:
-    """`urls` are (normalised url, host) pairs. Exact URLs by hash, patterns by host, one query.
+    """`urls` are (normalised url, host) pairs: the works registered under each, exactly or by pattern.
 
     `patterns=False` answers exact registrations only (conflict detection: a pattern stakes out
     a path space, which is no claim on one work).
     """
+    exact, by_pattern = works_by_url_split(urls, patterns=patterns)
+    for url, work_ids in by_pattern.items():
+        exact[url] |= work_ids
+    return exact
+
+
+def works_by_url_split(
+    urls: Iterable[tuple[str, str]], *, patterns: bool = True
+) -> tuple[dict[str, set[WorkId]], dict[str, set[WorkId]]]:
+    """Exact URL registrations by hash and patterns by host, one query; the two kept apart,
+    because a pattern counts only with standing on its host while an exact URL always registers."""
     urls = list(urls)
     by_hash = {url_key(url): url for url, _ in urls}
-    found: dict[str, set[WorkId]] = defaultdict(set)
+    exact: dict[str, set[WorkId]] = defaultdict(set)
+    by_pattern: dict[str, set[WorkId]] = defaultdict(set)
     if not by_hash:
-        return found
+        return exact, by_pattern
     wanted = Q(is_pattern=False, url_hash__any=list(by_hash))
     if patterns:
         wanted |= Q(is_pattern=True, host__any=list({host for _, host in urls}))
@@ -62,12 +74,12 @@ def works_by_url(urls: Iterable[tuple[str, str]], *, patterns: bool = True) -> d
         urls_by_host[host].append(url)
     for url, digest, is_pattern, host, work_id in rows:
         if not is_pattern:
-            found[by_hash[digest]].add(work_id)
+            exact[by_hash[digest]].add(work_id)
             continue
         for candidate in urls_by_host.get(host, ()):
             if pattern_matches(url, candidate):
-                found[candidate].add(work_id)
-    return found
+                by_pattern[candidate].add(work_id)
+    return exact, by_pattern
 
 
 def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:

@@ -8,8 +8,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
+from registry.access import Actor
+from registry.decisions.run import check_run
 from registry.models import BulkUpload
-from registry.services.checks import check_perform, parse_check_request, parse_items
 from registry.services.grants import grant_issue
 from registry.services.uploads import bulk_upload_process, bulk_upload_start
 from registry.services.works import content_file_add, work_register
@@ -56,8 +57,8 @@ def test_activity_shows_checks_per_day_and_top_requesters(studio, developer, stu
     work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
     content_file = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(1), filename="a.png")
     grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
-    terms = parse_check_request(requester=developer, purpose="train-genai")
-    check_perform(request=terms, items=parse_items([{"sha256": content_file.sha256}]))
+    check_run(actor=Actor.for_user(owner_of(developer)), organization=developer, purpose="train-genai",
+              items=[{"sha256": content_file.sha256}])
     page = studio_client.get(reverse("web:activity")).content.decode()
     assert 'class="bar-permitted"' in page
     assert "Acme AI" in page and "Spirited Away" in page

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from registry.access import Actor
+from registry.decisions.run import check_run
 from registry.exceptions import NotFound
 from registry.models import Check, Organization
 from registry.selectors.checks import check_usage_daily
@@ -16,8 +18,6 @@ from registry.selectors.disputes import (
     works_of_others_by_reference,
 )
 from registry.selectors.grants import grants_covering_work
-from registry.access import Actor
-from registry.services.checks import check_perform, parse_check_request, parse_items
 from registry.services.disputes import dispute_open
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.works import content_file_add, work_register
@@ -47,10 +47,12 @@ def test_check_usage_daily_counts_per_utc_day(studio, developer, png_file):
     work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="SA")
     content_file = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(3), filename="a.png")
     grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-genai"])
-    terms = parse_check_request(requester=developer, purpose="train-genai")
+    developer_actor = Actor.for_user(owner_of(developer))
     for _ in range(2):
-        check_perform(request=terms, items=parse_items([{"sha256": content_file.sha256}, {"sha256": "0" * 64}]))
-    check_perform(request=terms, items=parse_items([{"sha256": content_file.sha256}]))
+        check_run(actor=developer_actor, organization=developer, purpose="train-genai",
+                  items=[{"sha256": content_file.sha256}, {"sha256": "0" * 64}])
+    check_run(actor=developer_actor, organization=developer, purpose="train-genai",
+              items=[{"sha256": content_file.sha256}])
     old = Check.objects.order_by("checked_at").first()
     Check.objects.filter(pk=old.pk).update(checked_at=timezone.now() - timedelta(days=40))
     today = timezone.now().astimezone(UTC).date()

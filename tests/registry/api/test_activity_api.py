@@ -10,9 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from registry.access import Actor
+from registry.decisions import decide
+from registry.decisions.parse import CheckRequest, parse_items
+from registry.decisions.run import do_check_record
 from registry.models import Organization
-from registry.selectors.decisions import CheckRequest
-from registry.services.checks import check_perform, parse_items
 from registry.services.grants import grant_issue
 from tests.conftest import SYSTEM
 from tests.registry.api.conftest import CALLERS, assert_error
@@ -37,10 +39,9 @@ def body(response) -> dict:
 
 def checked(requester: Organization, identifiers: list[str], *, at: datetime, purpose: str = "train-genai") -> None:
     """A check made at `at`, recorded exactly as the check endpoint records it."""
-    check_perform(
-        request=CheckRequest(requester=requester, purpose=purpose, territory=None, context="commercial", at=at),
-        items=parse_items([{"identifier": i} for i in identifiers]),
-    )
+    terms = CheckRequest(requester=requester, purpose=purpose, territory=None, context="commercial", at=at)
+    results = decide(terms, parse_items([{"identifier": i} for i in identifiers]))
+    do_check_record(actor=Actor.for_operator("tests"), request_terms=terms, results=results)
 
 
 @pytest.fixture
