@@ -16,7 +16,8 @@ from django.views.decorators.http import require_POST
 
 from portal.forms import PURPOSE_CHOICES, ApiKeyForm, CheckConsoleForm, PermissionRequestForm, split_lines
 from portal.views.common import add_domain_error, organization_view
-from registry.access import Actor, authorize
+from registry.access import Actor
+from registry.decisions.run import check_body, check_run
 from registry.exceptions import KyokaError
 from registry.models import Membership, Organization, Work
 from registry.selectors.api_keys import api_key_get, api_key_list
@@ -24,7 +25,6 @@ from registry.selectors.checks import check_get, check_list, check_usage_daily
 from registry.selectors.grants import grant_list
 from registry.selectors.permission_requests import permission_request_list
 from registry.services.api_keys import api_key_create, api_key_revoke, default_scopes
-from registry.services.checks import check_body, check_perform, file_item, parse_check_request, parse_item
 from registry.services.permission_requests import permission_request_create
 
 DEVELOPER = Organization.Kind.AI_DEVELOPER
@@ -32,8 +32,6 @@ developer_view = organization_view(kind=DEVELOPER)
 manager_view = organization_view(kind=DEVELOPER, role=Membership.Role.MANAGER)
 # Studios use keys too (registering works, bulk uploads): key pages are for any organisation's owners.
 key_owner_view = organization_view(role=Membership.Role.OWNER)
-MAX_CONSOLE_FILES = 100
-MAX_CONSOLE_FILE_BYTES = 50 * 1024 * 1024
 _HEX = re.compile(r"[0-9a-fA-F]+")
 
 
@@ -99,16 +97,13 @@ def console(request: HttpRequest, *, organization: Organization, actor: Actor) -
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        files = data["files"][:MAX_CONSOLE_FILES]
-        lines = split_lines(data["items"].replace(",", "\n"))
         try:
-            authorize(actor, organization, role=Membership.Role.VIEWER, scope="checks")
-            terms = parse_check_request(requester=organization, purpose=data["purpose"],
-                                        territory=data["territory"] or None, context=data["context"])
-            items = [parse_item(index, _raw_item(line)) for index, line in enumerate(lines)]
-            items += [file_item(len(items) + index, upload, max_bytes=MAX_CONSOLE_FILE_BYTES)
-                      for index, upload in enumerate(files)]
-            outcome = check_perform(request=terms, items=items, user=request.user)
+            outcome = check_run(
+                actor=actor, organization=organization, purpose=data["purpose"],
+                territory=data["territory"] or None, context=data["context"],
+                items=[_raw_item(line) for line in split_lines(data["items"])] if data["items"].strip() else None,
+                uploads=data["files"],
+            )
         except KyokaError as exc:
             add_domain_error(form, exc)
         else:

@@ -34,7 +34,7 @@ from registry.selectors.activity import (
     work_access_top_requesters,
 )
 from registry.selectors.disputes import disputes_of_party
-from registry.selectors.grants import grant_get, grant_list, grant_state, grants_covering_work
+from registry.selectors.grants import grant_get, grant_list, grants_covering_work
 from registry.selectors.permission_requests import permission_request_get, permission_request_list
 from registry.selectors.works import work_get, work_list
 from registry.access import ROLE_RANK, Actor
@@ -61,7 +61,7 @@ def _window(organization: Organization, *, days: int, work: Work | None = None) 
 
 def _grant_rows(grants) -> list[dict]:
     now = timezone.now()
-    return [{"grant": g, "state": grant_state(g, at=now), "effect": describe_grant(g)} for g in grants]
+    return [{"grant": g, "state": g.state_at(now), "effect": describe_grant(g)} for g in grants]
 
 
 def describe_grant(grant: Grant) -> str:
@@ -334,7 +334,7 @@ def grant_revoke_view(request: HttpRequest, grant_id: str, *, organization: Orga
         return redirect("web:work_detail", work_id=grant.work_id) if grant.work_id else redirect("web:grants")
     return render(request, "web/studio/grant_revoke.html", {
         "grant": grant, "effect": describe_grant(grant), "form": form,
-        "state": grant_state(grant, at=timezone.now()),
+        "state": grant.state_at(timezone.now()),
     })
 
 

@@ -16,7 +16,6 @@ from rest_framework import serializers
 from registry.matching.fingerprints import phash_to_hex
 from registry.models import ApiKey, ContentFile, Grant, PermissionRequest, Work, WorkAccess
 from registry.models.access import API_KEY_SCOPES
-from registry.selectors.grants import grant_state
 
 MAX_REFERENCES = 1000
 MAX_ACTIVITY_DAYS = 366
@@ -152,7 +151,7 @@ class GrantSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ChoiceField(choices=["active", "scheduled", "expired", "revoked"]))
     def get_state(self, grant: Grant) -> str:
-        return grant_state(grant, at=self.context.get("at") or timezone.now())
+        return grant.state_at(self.context.get("at") or timezone.now())
 
 
 class GrantFilterSerializer(serializers.Serializer):
