@@ -4,9 +4,9 @@ Keys live on disk, never in the database, so a database dump cannot forge receip
 ``settings.KYOKA_SIGNING_KEY_DIR`` (mode 0700) holds one private OKP JWK per file, named
 ``<kid>.json`` (mode 0600) where ``kid`` is the RFC 7638 thumbprint, plus a file ``current`` naming
 the signing kid. Every key file in the directory is published, so receipts signed before a rotation
-stay verifiable; an operator retires a key by deleting its file. The environment variable
-``KYOKA_SIGNING_KEY`` (a private JWK as JSON) overrides ``current`` for containers whose disk is
-ephemeral.
+stay verifiable; an operator retires a key by deleting its file. The setting ``KYOKA_SIGNING_KEY``
+(a private JWK as JSON, from the environment variable of that name) overrides ``current`` for
+containers whose disk is ephemeral.
 
 The first use generates a key. Concurrent first uses (several gunicorn workers booting at once) race
 on ``current`` with ``os.link``, which fails when the name exists: the first writer wins and the
@@ -145,7 +145,7 @@ def rotate_signing_key() -> str:
     that names a missing key. Refused while ``KYOKA_SIGNING_KEY`` is set, since that variable would
     keep overriding the rotated key and the rotation would silently do nothing.
     """
-    if os.environ.get(ENVIRONMENT_VARIABLE):
+    if settings.KYOKA_SIGNING_KEY:
         raise ImproperlyConfigured(
             f"{ENVIRONMENT_VARIABLE} is set and overrides the key directory; rotate by deploying "
             "a new value (keep the old key's file in the directory to keep it published)."
@@ -201,13 +201,13 @@ def _b64url_decode(segment: str) -> bytes:
 
 def _key_directory() -> Path:
     directory = settings.KYOKA_SIGNING_KEY_DIR
-    # Already a Path in portal/settings.py; converting only when needed keeps the per-call cost low.
+    # Already a Path in portal/settings/base.py; converting only when needed keeps the per-call cost low.
     return directory if isinstance(directory, Path) else Path(directory)
 
 
 def _keyring() -> _KeyRing:
     directory = _key_directory()
-    environment_key = os.environ.get(ENVIRONMENT_VARIABLE) or None
+    environment_key = settings.KYOKA_SIGNING_KEY or None
     fingerprint = (environment_key, _current_file_identity(directory))
     cached = _keyrings.get(directory)
     if cached is not None and cached[0] == fingerprint:

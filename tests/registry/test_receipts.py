@@ -42,11 +42,11 @@ BODY = json.dumps(
 
 
 @pytest.fixture(autouse=True)
-def key_dir(settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def key_dir(settings, tmp_path: Path) -> Path:
     # A directory that does not exist yet, so first-use creation is exercised in every test.
     directory = tmp_path / "var" / "keys"
     settings.KYOKA_SIGNING_KEY_DIR = directory
-    monkeypatch.delenv(receipts.ENVIRONMENT_VARIABLE, raising=False)
+    settings.KYOKA_SIGNING_KEY = ""
     return directory
 
 
@@ -290,9 +290,9 @@ def test_private_key_files_are_0600_in_a_0700_directory(key_dir: Path):
         assert "d" in stored  # the file is the private key; the JWKS is built from it
 
 
-def test_environment_key_overrides_the_directory(key_dir: Path, monkeypatch):
+def test_environment_key_overrides_the_directory(key_dir: Path, settings):
     key = OKPKey.generate_key("Ed25519")
-    monkeypatch.setenv(receipts.ENVIRONMENT_VARIABLE, json.dumps(key.as_dict(private=True)))
+    settings.KYOKA_SIGNING_KEY = json.dumps(key.as_dict(private=True))
 
     signature = sign_receipt(BODY)
 
@@ -304,18 +304,18 @@ def test_environment_key_overrides_the_directory(key_dir: Path, monkeypatch):
     assert not key_dir.exists()  # the container's key came from the environment; nothing written
 
 
-def test_environment_key_is_read_at_call_time_and_directory_keys_stay_published(monkeypatch):
+def test_environment_key_is_read_at_call_time_and_directory_keys_stay_published(settings):
     disk_signature = sign_receipt(BODY)
     disk_kid = header_of(disk_signature)["kid"]
     key = OKPKey.generate_key("Ed25519")
 
-    monkeypatch.setenv(receipts.ENVIRONMENT_VARIABLE, json.dumps(key.as_dict(private=True)))
+    settings.KYOKA_SIGNING_KEY = json.dumps(key.as_dict(private=True))
 
     assert header_of(sign_receipt(BODY))["kid"] == key.thumbprint()
     assert [k["kid"] for k in public_jwks()["keys"]] == [key.thumbprint(), disk_kid]
     assert verify_receipt(BODY, disk_signature) == disk_kid
 
-    monkeypatch.delenv(receipts.ENVIRONMENT_VARIABLE)
+    settings.KYOKA_SIGNING_KEY = ""
     assert header_of(sign_receipt(BODY))["kid"] == disk_kid
 
 
@@ -329,16 +329,16 @@ def test_environment_key_is_read_at_call_time_and_directory_keys_stay_published(
     ],
     ids=["not-json", "public-only", "wrong-curve", "kid-not-thumbprint"],
 )
-def test_an_unusable_environment_key_is_a_configuration_error(value: str, monkeypatch):
-    monkeypatch.setenv(receipts.ENVIRONMENT_VARIABLE, value)
+def test_an_unusable_environment_key_is_a_configuration_error(value: str, settings):
+    settings.KYOKA_SIGNING_KEY = value
 
     with pytest.raises(ImproperlyConfigured):
         sign_receipt(BODY)
 
 
-def test_rotation_is_refused_while_the_environment_key_overrides(monkeypatch):
+def test_rotation_is_refused_while_the_environment_key_overrides(settings):
     key = OKPKey.generate_key("Ed25519")
-    monkeypatch.setenv(receipts.ENVIRONMENT_VARIABLE, json.dumps(key.as_dict(private=True)))
+    settings.KYOKA_SIGNING_KEY = json.dumps(key.as_dict(private=True))
 
     with pytest.raises(ImproperlyConfigured, match="KYOKA_SIGNING_KEY"):
         rotate_signing_key()

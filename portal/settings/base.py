@@ -1,25 +1,30 @@
-"""Kyoka settings: one module, driven by the environment.
+"""Kyoka's settings shared by every setting module, driven by the environment (django-environ).
 
 With no environment at all Kyoka runs embedded: SQLite under var/, the local-memory
 cache, and Celery on kombu's filesystem transport (a worker process, no broker server).
 Set DATABASE_URL and REDIS_URL for PostgreSQL and Redis.
+
+The environment wins over files: `var/.env` (written by ./scripts/run: a generated SECRET_KEY
+and DEBUG for local use, git-ignored) and then `.env` only fill in what the environment lacks.
+This is the one module that reads the environment; everything else reads `django.conf.settings`.
+`local`, `production` and `test` add what differs (`portal.settings` picks local or production
+by DEBUG).
 """
 
 from pathlib import Path
 
 import environ
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
+LOCAL_ENV_FILE = VAR_DIR / ".env"
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
+for _env_file in (LOCAL_ENV_FILE, BASE_DIR / ".env"):
+    if _env_file.exists():
+        environ.Env.read_env(_env_file, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="insecure-development-key" if DEBUG else None)
-if not SECRET_KEY:
-    raise environ.ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
@@ -116,16 +121,23 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=VAR_DIR / "media")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage",
     },
 }
 # Uploads larger than this are streamed to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST", "")
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH")
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kyoka <no-reply@kyoka.localhost>")
 
 # Celery: Redis when configured; otherwise kombu's filesystem transport, so the embedded
@@ -193,17 +205,19 @@ SPECTACULAR_SETTINGS = {
 KYOKA_SIGNING_KEY_DIR = env.path("KYOKA_SIGNING_KEY_DIR", default=VAR_DIR / "keys")
 KYOKA_REGISTRY_ID = env.str("KYOKA_REGISTRY_ID", default="kyoka")
 
-# Security outside debug: HTTPS-only cookies, HSTS, no sniffing.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-# Cookies travel over HTTPS only outside debug; COOKIES_SECURE=false is for a local
-# `docker compose up` on plain http://localhost, never for a deployment.
-COOKIES_SECURE = env.bool("COOKIES_SECURE", default=not DEBUG)
-SESSION_COOKIE_SECURE = COOKIES_SECURE
-CSRF_COOKIE_SECURE = COOKIES_SECURE
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+# A receipt signing key given in the environment instead of a file (see registry/receipts.py).
+KYOKA_SIGNING_KEY = env.str("KYOKA_SIGNING_KEY", default="")
+
+# The proxies in front of Kyoka (addresses or networks). Only a request arriving from one of them
+# may name the client with X-Forwarded-For (portal.middleware.ClientAddressMiddleware) or say it
+# came over HTTPS; gunicorn's --forwarded-allow-ips is given the same list.
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
+# Django believes X-Forwarded-Proto from anyone once this is set, so it is set only on request,
+# for a proxy that overwrites the header. Behind gunicorn, --forwarded-allow-ips already does it.
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("TRUST_X_FORWARDED_PROTO", default=False) else None
+)
+
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
@@ -212,11 +226,33 @@ LOGIN_REDIRECT_URL = "web:home"
 LOGOUT_REDIRECT_URL = "web:landing"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-LANGUAGE_COOKIE_SECURE = COOKIES_SECURE
 LANGUAGE_COOKIE_SAMESITE = "Lax"
-# Failed logins per (username, client address) before the login form refuses for a while.
+
+# Argon2 first: new passwords and every login with an older hash end up as Argon2.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+]
+
+# Failed logins (portal and /admin/login/) within KYOKA_LOGIN_LOCKOUT_SECONDS before logins refuse:
+# per (normalised username, client address); per username from anywhere, much higher, so that
+# nobody can lock a user out everywhere cheaply; per client address over all usernames; and a
+# ceiling for the whole site.
 KYOKA_LOGIN_FAILURE_LIMIT = env.int("KYOKA_LOGIN_FAILURE_LIMIT", default=5)
+KYOKA_LOGIN_USER_FAILURE_LIMIT = env.int("KYOKA_LOGIN_USER_FAILURE_LIMIT", default=100)
+KYOKA_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("KYOKA_LOGIN_ADDRESS_FAILURE_LIMIT", default=50)
+KYOKA_LOGIN_GLOBAL_FAILURE_LIMIT = env.int("KYOKA_LOGIN_GLOBAL_FAILURE_LIMIT", default=5000)
 KYOKA_LOGIN_LOCKOUT_SECONDS = env.int("KYOKA_LOGIN_LOCKOUT_SECONDS", default=15 * 60)
+# How long an invitation and an address-confirmation link stay valid.
+KYOKA_INVITATION_DAYS = env.int("KYOKA_INVITATION_DAYS", default=7)
+KYOKA_EMAIL_CONFIRMATION_DAYS = env.int("KYOKA_EMAIL_CONFIRMATION_DAYS", default=3)
+
+# /metrics (Prometheus): answered for a request bearing this token, or from one of these
+# addresses or networks; for nobody when both are empty.
+KYOKA_METRICS_TOKEN = env.str("KYOKA_METRICS_TOKEN", default="")
+KYOKA_METRICS_ALLOWED_ADDRESSES = env.list("KYOKA_METRICS_ALLOWED_ADDRESSES", default=[])
 
 # Content-Security-Policy (django-csp): only our own scripts and styles, no inline script.
 CONTENT_SECURITY_POLICY = {
@@ -234,9 +270,25 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-}
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "json" in production (portal/settings/production.py)
+
+
+def logging_config(log_format: str) -> dict:
+    """Every record passes the masking filter (no secrets, keys or full e-mail addresses)."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"mask": {"()": "portal.logs.MaskSecretsFilter"}},
+        "formatters": {
+            "json": {"()": "portal.logs.JsonFormatter"},
+            "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        },
+        "handlers": {
+            "console": {"class": "logging.StreamHandler", "filters": ["mask"], "formatter": log_format},
+        },
+        "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    }
+
+
+LOGGING = logging_config(LOG_FORMAT)

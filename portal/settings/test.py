@@ -1,0 +1,33 @@
+"""Test settings: production's rules on the real PostgreSQL and Redis at their usual local addresses.
+
+Override with DATABASE_URL / REDIS_URL. The test database is test_<name>. Only what makes tests
+fast or observable differs: a quick password hasher, mail kept in memory, plain http.
+"""
+
+import os
+import tempfile
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kyoka")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+os.environ.setdefault("SECRET_KEY", "kyoka-test-secret-key-" + "t3st" * 10)
+os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="kyoka-media-"))
+os.environ.setdefault("STATIC_ROOT", tempfile.mkdtemp(prefix="kyoka-static-"))
+os.environ.setdefault("KYOKA_SIGNING_KEY_DIR", tempfile.mkdtemp(prefix="kyoka-keys-"))
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("EMAIL_URL", "consolemail://")
+os.environ.setdefault("LOG_FORMAT", "text")
+
+from portal.settings.production import *  # noqa: F403
+from portal.settings.production import DATABASES, STORAGES
+
+# Argon2 is production's; tests/test_accounts proves it there. Here speed matters.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+# The embedded default's database, for tests that must hold on SQLite too (near-match recall).
+DATABASES["embedded"] = {
+    "ENGINE": "django.db.backends.sqlite3",
+    "NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "embedded.sqlite3"),
+    "TEST": {"NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "test-embedded.sqlite3")},
+}
