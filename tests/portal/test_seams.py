@@ -13,7 +13,7 @@ from registry.access import Actor
 from registry.models import BulkUpload, Grant, PermissionRequest, Work
 from registry.services.grants import grant_issue
 from registry.services.uploads import bulk_upload_process
-from registry.services.works import work_register
+from registry.services.works import work_register, work_withdraw
 from tests.conftest import owner_of
 from tests.portal.conftest import client_for
 
@@ -55,7 +55,7 @@ def test_a_request_without_a_work_preselects_no_studio(make_org, developer_clien
 
 def test_an_unknown_or_withdrawn_work_is_not_found(studio, developer_client):
     work = work_register(actor=owner(studio), organization=studio, external_ref="W1", title="Gone")
-    Work.objects.filter(pk=work.pk).update(status=Work.Status.WITHDRAWN)
+    work_withdraw(actor=owner(studio), work=work, reason="registered twice")
     url = reverse("web:permission_request_new")
     assert developer_client.get(url, {"work": str(work.pk)}).status_code == 404
     assert developer_client.get(url, {"work": "not-a-uuid"}).status_code == 404
