@@ -3,6 +3,7 @@ from registry.models.audit import AuditChainHead, AuditEvent
 from registry.models.disputes import Dispute, DisputeEvent, DisputeWork, EvidenceFile, SimilarityFlag
 from registry.models.grants import Grant
 from registry.models.hosts import VerifiedHost
+from registry.models.invitations import Invitation, UserProfile
 from registry.models.organizations import Membership, Organization
 from registry.models.snapshots import LicenceSnapshot
 from registry.models.uploads import BulkUpload, BulkUploadError
@@ -23,12 +24,14 @@ __all__ = [
     "DisputeWork",
     "EvidenceFile",
     "Grant",
+    "Invitation",
     "LicenceSnapshot",
     "Membership",
     "Organization",
     "PerceptualHash",
     "PermissionRequest",
     "SimilarityFlag",
+    "UserProfile",
     "VerificationRequest",
     "VerifiedHost",
     "Work",
