@@ -32,11 +32,13 @@ import codecs
 import hashlib
 import io
 import itertools
+import math
 import posixpath
 import re
 import struct
 import warnings
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import BinaryIO, Literal
@@ -56,10 +58,19 @@ RejectionCode = Literal[
 ]
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
-# 64 megapixels is more than any camera or scan we expect, and decoding it as RGBA already
-# takes 256 MB; anything larger is far more likely an attack than a work.
-DEFAULT_MAX_PIXELS = 64_000_000
+# The largest image Kyoka fingerprints: 40 megapixels (e.g. 7,750 x 5,160), checked on the
+# header's declared size before anything is decoded. It covers full-frame cameras and A3 scans
+# at 400 dpi; decoding costs time and memory in proportion to pixels (a 64 MP PNG of 204 KB
+# took 1.3 s and 256 MB as RGBA), so a larger image is refused as a decompression bomb rather
+# than letting one request buy minutes of CPU. Downscale a larger master before registering it.
+DEFAULT_MAX_PIXELS = 40_000_000
 MAX_NEAR_MATCH_DISTANCE = 12
+# The most band probes (see `phash_probe_cost`) one request may ask for, summed over its phash
+# items. A probe is one bucket looked up in one band; at the default distance 8 an item costs
+# 718, at 12 it costs 24,203 (100 items at 12 took 10.8 s and ~100 MB on SQLite). 250,000 lets
+# a request carry 348 items at distance 8, 3,731 at distance 5 and 10,000 at distance 2, and
+# bounds its probe work at about a second on SQLite and tens of milliseconds on PostgreSQL.
+PHASH_PROBE_BUDGET = 250_000
 BAND_COUNT = 3
 # Bits per band, most significant band first. 21 + 21 + 22 = 64.
 BAND_BITS: tuple[int, int, int] = (21, 21, 22)
@@ -585,6 +596,28 @@ def band_probes(
         for band, width in zip(phash_bands(value), BAND_BITS, strict=True)
     ]
     return probes[0], probes[1], probes[2]
+
+
+@cache
+def phash_probe_cost(max_distance: int) -> int:
+    """How many band probes one phash item at `max_distance` costs: what `band_probes` yields.
+
+    Pure arithmetic (a sum of binomial coefficients per band), so a request's cost is known
+    before any lookup; compare the sum over its items with PHASH_PROBE_BUDGET.
+    """
+    if (
+        not isinstance(max_distance, int)
+        or isinstance(max_distance, bool)
+        or not 0 <= max_distance <= MAX_NEAR_MATCH_DISTANCE
+    ):
+        raise ValueError(f"max_distance must be an integer from 0 to {MAX_NEAR_MATCH_DISTANCE}.")
+    radius = max_distance // BAND_COUNT
+    return sum(math.comb(width, count) for width in BAND_BITS for count in range(radius + 1))
+
+
+def phash_probes_total(max_distances: Iterable[int]) -> int:
+    """The band probes a request's phash items cost together (one max_distance per item)."""
+    return sum(phash_probe_cost(distance) for distance in max_distances)
 
 
 @cache

@@ -45,6 +45,9 @@ SCHEMES = ("isan", "eidr", "isbn", "isrc", "iswc", "iscc", "doi")
 
 # The longest canonical value accepted; only a DOI can get near it.
 MAX_VALUE_LENGTH = 255
+# The longest "scheme:value" text read at all, refused before any parsing: room for the longest
+# value with a resolver prefix (https://doi.org/) and percent-encoding, nothing more.
+MAX_RAW_LENGTH = 512
 
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 _SEPARATORS = str.maketrans("", "", " -")
@@ -63,6 +66,8 @@ def parse_identifier(raw: str) -> tuple[str, str]:
     The scheme is case-insensitive and surrounding whitespace is ignored, because this is what
     people type into forms and manifests.
     """
+    if len(raw) > MAX_RAW_LENGTH:
+        raise InvalidIdentifier(_("longer than %(limit)d characters") % {"limit": MAX_RAW_LENGTH})
     scheme, colon, value = raw.strip().partition(":")
     if not colon:
         raise InvalidIdentifier(_("expected scheme:value, e.g. isbn:978-0-306-40615-7"))
@@ -75,6 +80,10 @@ def normalize_identifier(scheme: str, value: str) -> str:
 
     The scheme must already be lower case: it is stored next to the value and must match it.
     """
+    if len(value) > MAX_RAW_LENGTH:
+        raise InvalidIdentifier(
+            _("%(scheme)s: longer than %(limit)d characters") % {"scheme": scheme, "limit": MAX_RAW_LENGTH}
+        )
     normalizer = _NORMALIZERS.get(scheme)
     if normalizer is None:
         raise InvalidIdentifier(

@@ -25,6 +25,8 @@ from PIL import Image, ImageDraw, features
 from registry.matching.fingerprints import (
     BAND_BITS,
     BAND_COUNT,
+    DEFAULT_MAX_PIXELS,
+    PHASH_PROBE_BUDGET,
     FileRejected,
     Fingerprint,
     band_probes,
@@ -33,6 +35,8 @@ from registry.matching.fingerprints import (
     image_phash,
     phash_bands,
     phash_from_hex,
+    phash_probe_cost,
+    phash_probes_total,
     phash_to_hex,
     sniff_media_type,
 )
@@ -351,7 +355,7 @@ def test_name_consistent_with_or_silent_about_the_content_is_accepted(
 @pytest.mark.parametrize(
     ("width", "height", "max_pixels"),
     [
-        # Over our default 64 MP cap, under Pillow's own warning threshold (~89.5 MP).
+        # Over a 64 MP cap, under Pillow's own warning threshold (~89.5 MP).
         pytest.param(10_000, 8_000, 64_000_000, id="our-cap"),
         # Between Pillow's warning threshold and twice it: Pillow only warns.
         pytest.param(10_000, 10_000, 200_000_000, id="pillow-warning-made-an-error"),
@@ -373,6 +377,18 @@ def test_image_declaring_too_many_pixels_is_rejected_as_a_decompression_bomb(
     assert type(rejected.value) is FileRejected
     assert rejected.value.code == "decompression_bomb"
     assert emitted == []
+
+
+def test_default_pixel_cap_is_40_megapixels_checked_on_the_header_before_decoding() -> None:
+    assert DEFAULT_MAX_PIXELS == 40_000_000
+    # Two tiny black PNGs: the one at the cap is decoded, one pixel row more is not.
+    at_cap = fingerprint_bytes(png_declaring(6_400, 6_250), filename="at-cap.png")
+    with pytest.raises(FileRejected) as over_cap:
+        fingerprint_bytes(png_declaring(6_400, 6_251), filename="over-cap.png")
+
+    assert (at_cap.width, at_cap.height) == (6_400, 6_250)
+    assert over_cap.value.code == "decompression_bomb"
+    assert "40000000" in over_cap.value.message
 
 
 def test_pixel_cap_is_configurable() -> None:
@@ -623,6 +639,28 @@ def test_probe_sets_hold_every_band_value_within_a_third_of_the_distance(
 def test_probe_distance_outside_0_to_12_is_refused(max_distance: object) -> None:
     with pytest.raises(ValueError):
         band_probes(0, max_distance)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        phash_probe_cost(max_distance)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("max_distance", range(13))
+def test_probe_cost_is_the_number_of_probes_band_search_makes(max_distance: int) -> None:
+    probes = band_probes(phash_from_hex("0f0f0f0f0f0f0f0f"), max_distance)
+
+    assert phash_probe_cost(max_distance) == sum(len(probe_set) for probe_set in probes)
+
+
+def test_probe_costs_at_the_distances_people_use() -> None:
+    assert [phash_probe_cost(d) for d in (0, 2, 3, 5, 6, 8, 9, 11, 12)] == [
+        3, 3, 67, 67, 718, 718, 4_918, 4_918, 24_203,
+    ]
+    assert phash_probes_total([8] * 100 + [12]) == 71_800 + 24_203
+
+
+def test_probe_budget_holds_a_few_hundred_default_items_and_not_a_hundred_at_twelve() -> None:
+    assert phash_probes_total([8] * 348) <= PHASH_PROBE_BUDGET < phash_probes_total([8] * 349)
+    assert phash_probes_total([2] * 10_000) <= PHASH_PROBE_BUDGET
+    assert phash_probes_total([12] * 11) > PHASH_PROBE_BUDGET
 
 
 def band_index_search(

@@ -1,6 +1,8 @@
 import pytest
 
+from registry.matching import identifiers
 from registry.matching.identifiers import (
+    MAX_RAW_LENGTH,
     MAX_VALUE_LENGTH,
     SCHEMES,
     InvalidIdentifier,
@@ -239,6 +241,20 @@ def test_iscc_normalises_to_upper_case_with_its_prefix(written: str) -> None:
 def test_overlong_value_is_rejected() -> None:
     with pytest.raises(InvalidIdentifier, match=f"doi: longer than {MAX_VALUE_LENGTH}"):
         normalize_identifier("doi", "10.1000/" + "a" * MAX_VALUE_LENGTH)
+
+
+@pytest.mark.parametrize("padding", [" ", "-", "%41"])
+def test_overlong_text_is_refused_before_parsing(padding: str, monkeypatch) -> None:
+    def not_reached(value: str) -> str:
+        raise AssertionError("an overlong identifier reached its scheme's parser")
+
+    monkeypatch.setitem(identifiers._NORMALIZERS, "doi", not_reached)
+    raw = "doi:10.1000/" + padding * MAX_RAW_LENGTH
+
+    with pytest.raises(InvalidIdentifier, match=f"longer than {MAX_RAW_LENGTH}"):
+        parse_identifier(raw)
+    with pytest.raises(InvalidIdentifier, match=f"doi: longer than {MAX_RAW_LENGTH}"):
+        normalize_identifier("doi", raw[4:])
 
 
 @pytest.mark.parametrize(
