@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 from portal.middleware import TIME_ZONES
 from portal.views.common import current_membership
+
+# How long the dashboards keep saying "verified" after a reviewer verified the organisation.
+VERIFIED_NEWS_FOR = timedelta(days=14)
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
     if not getattr(request, "user", None) or not request.user.is_authenticated:
         return {"time_zones": TIME_ZONES}
     membership = current_membership(request)
+    organization = membership.organization if membership else None
     return {
+        # Where the organisation's verification stands: the banner and the dashboards say it.
+        "latest_verification": organization.verification_requests.order_by("-created_at").first()
+        if organization and not organization.is_verified else None,
+        "verified_recently": bool(organization and organization.verified_at
+                                  and organization.verified_at > timezone.now() - VERIFIED_NEWS_FOR),
         "time_zones": TIME_ZONES,
         "current_membership": membership,
         "current_org": membership.organization if membership else None,

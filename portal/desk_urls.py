@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.views import desk
+from portal.views import desk, desk_verification
 
 app_name = "desk"
 
@@ -22,6 +22,7 @@ urlpatterns = [
     path(
         "organizations/<int:organization_id>/unsuspend", desk.organization_unsuspend_view, name="organization-unsuspend"
     ),
+    path("verification/", desk_verification.verification_queue, name="verification-queue"),
     path("verification/<int:request_id>/approve", desk.verification_approve_view, name="verification-approve"),
     path("verification/<int:request_id>/reject", desk.verification_reject_view, name="verification-reject"),
     path("keys/<int:key_id>/suspend", desk.api_key_suspend_view, name="api-key-suspend"),

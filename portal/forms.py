@@ -361,3 +361,23 @@ class UploadForm(forms.Form):
 
 
 IDENTIFIER_SCHEMES = WorkIdentifier.Scheme.values
+
+
+class VerificationRequestForm(forms.Form):
+    legal_name = forms.CharField(label=_("Legal name"), max_length=300,
+                                 help_text=_("As registered, e.g. 株式会社さくらスタジオ."))
+    country = forms.CharField(label=_("Country (ISO code, e.g. JP)"), max_length=2, required=False)
+    registration_number = forms.CharField(
+        label=_("Registration number"), max_length=100, required=False,
+        help_text=_("For a Japanese company, its 13-digit corporate number (法人番号)."),
+    )
+    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https",
+                             help_text=_("example.com is read as https://example.com."))
+    contact_email = forms.EmailField(label=_("Contact email for the reviewer"), required=False)
+    evidence = MultipleFileField(
+        label=_("Evidence files"), required=False,
+        help_text=_("Up to 10 PDFs or images of 20 MB each: a registry extract, a contract, a publication record."),
+    )
+
+    def clean_country(self) -> str:
+        return self.cleaned_data["country"].strip().upper()

@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from portal.views import accounts, developer, disputes, public, studio, uploads
+from portal.views import accounts, developer, disputes, public, studio, uploads, verification
 
 app_name = "web"
 
@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/reset/done/", accounts.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("organisations/new/", accounts.organization_create_view, name="organization_create"),
     path("organisations/switch/", accounts.organization_switch, name="organization_switch"),
+    path("organisation/verification/", verification.verification, name="verification"),
     path("members/", accounts.members, name="members"),
     path("members/invite/", accounts.member_invite, name="member_invite"),
     path("members/<int:membership_id>/role/", accounts.member_role, name="member_role"),

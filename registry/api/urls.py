@@ -1,6 +1,6 @@
 from django.urls import path
 
-from registry.api import activity, checks, disputes, grants, keys, permission_requests, uploads, works
+from registry.api import activity, checks, disputes, grants, keys, permission_requests, uploads, verification, works
 
 app_name = "api"
 
@@ -44,6 +44,7 @@ urlpatterns = [
     path("uploads/<uuid:upload_id>", uploads.BulkUploadDetailView.as_view(), name="upload-detail"),
     path("uploads/<uuid:upload_id>/errors", uploads.BulkUploadErrorsView.as_view(), name="upload-errors"),
     path("uploads/<uuid:upload_id>/cancel", uploads.BulkUploadCancelView.as_view(), name="upload-cancel"),
+    path("verification-requests", verification.VerificationRequestListView.as_view(), name="verification-requests"),
     path("keys", keys.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:key_id>/revoke", keys.ApiKeyRevokeView.as_view(), name="key-revoke"),
 ]

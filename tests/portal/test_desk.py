@@ -164,7 +164,7 @@ def test_a_reviewer_verifies_an_organisation_from_the_desk(make_org, desk, revie
     newcomer = make_org(verified=False, name="Studio Hoshi")
     request = verification_request_submit(
         actor=Actor.for_user(owner_of(newcomer)), organization=newcomer, legal_name="KK Hoshi",
-        evidence=[(io.BytesIO(b"registry extract"), "touki.pdf")],
+        evidence=[(io.BytesIO(b"%PDF-1.4 registry extract"), "touki.pdf")],
     )
     listing = desk.get("/desk/organizations/").content.decode()
     assert "KK Hoshi" in listing and f"/desk/organizations/{newcomer.pk}/" in listing

@@ -32,9 +32,9 @@ def newcomer(make_org) -> Organization:
 
 
 def submit(org: Organization, **overrides) -> VerificationRequest:
-    evidence = io.BytesIO(b"certificate of registration")
+    evidence = io.BytesIO(b"%PDF-1.4 certificate of registration")
     details = {
-        "legal_name": "Kabushiki Kaisha Hoshi", "registration_number": "0100-01-123456", "country": "jp",
+        "legal_name": "Kabushiki Kaisha Hoshi", "registration_number": "4010001123456", "country": "jp",
         "website": "https://hoshi.example.jp", "contact_email": "legal@hoshi.example.jp",
         "evidence": [(evidence, "touki.pdf")], **overrides,
     }
@@ -48,7 +48,7 @@ def test_an_owner_submits_who_the_organisation_is(newcomer):
     assert (newcomer.legal_name, newcomer.country, newcomer.verified_at) == ("Kabushiki Kaisha Hoshi", "JP", None)
     evidence = EvidenceFile.objects.get()
     assert (evidence.verification_request, evidence.dispute, evidence.original_name) == (request, None, "touki.pdf")
-    assert evidence.file.read() == b"certificate of registration"
+    assert evidence.file.read() == b"%PDF-1.4 certificate of registration"
     event = AuditEvent.objects.get(action="organization.verification_submit")
     assert event.data["evidence"] == ["touki.pdf"] and event.organization == newcomer.slug
 
@@ -108,7 +108,7 @@ def test_a_rejection_gives_its_reason_and_the_organisation_may_try_again(newcome
     assert AuditEvent.objects.get(action="organization.verification_reject").data["reason"].startswith("The reg")
     with pytest.raises(InvalidTransition):
         verification_request_approve(actor=reviewer_actor, verification_request=request)
-    assert submit(newcomer, registration_number="0100-01-654321").status == "pending"
+    assert submit(newcomer, registration_number="1010001654321").status == "pending"
 
 
 def test_only_reviewers_decide_verification(newcomer, make_user):
