@@ -90,6 +90,15 @@ def _raw_item(line: str) -> dict[str, str]:
     return {"sha256": line, "ref": line}
 
 
+def _readable(body: bytes) -> dict:
+    """A receipt body for the page: each result next to the terms of the grants it rests on."""
+    result = json.loads(body)
+    grants = result.get("grants") or {}
+    for row in result["results"]:
+        row["grant_terms"] = [grants[grant_id] for grant_id in row.get("grants", ()) if grant_id in grants]
+    return result
+
+
 @developer_view
 def console(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
     """Paste references or drop files; see each decision; download the signed receipt."""
@@ -107,7 +116,7 @@ def console(request: HttpRequest, *, organization: Organization, actor: Actor) -
         except KyokaError as exc:
             add_domain_error(form, exc)
         else:
-            result = json.loads(outcome.body)
+            result = _readable(outcome.body)
             result["check"] = outcome.check
     template = "web/developer/_console_result.html" if request.htmx and result else "web/developer/console.html"
     return render(request, template, {"form": form, "result": result,
@@ -117,7 +126,7 @@ def console(request: HttpRequest, *, organization: Organization, actor: Actor) -
 @developer_view
 def check_detail(request: HttpRequest, check_id: str, *, organization: Organization, actor: Actor) -> HttpResponse:
     check = check_get(organization=organization, check_id=check_id)
-    result = json.loads(check_body(check))
+    result = _readable(check_body(check))
     result["check"] = check
     return render(request, "web/developer/check_detail.html", {"result": result})
 
