@@ -193,6 +193,10 @@ class FileAddForm(forms.Form):
     file = forms.FileField(label=_("File"))
 
 
+# No organisation slug holds "*": the choice of every verified AI developer cannot name one.
+ANY_VERIFIED_DEVELOPER = "*"
+
+
 class GrantForm(forms.Form):
     scope = forms.ChoiceField(
         label=_("What it covers"), widget=forms.RadioSelect,
@@ -226,8 +230,14 @@ class GrantForm(forms.Form):
 
     def __init__(self, *args, licensees: list[tuple[str, str]] = (), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["licensee"].choices = [("", _("Any verified AI developer")), *licensees]
-        self.fields["licensee"].required = False
+        # Chosen explicitly: nobody licenses every AI developer by leaving a menu alone.
+        self.fields["licensee"].choices = [
+            ("", _("— choose who may use it —")), (ANY_VERIFIED_DEVELOPER, _("Any verified AI developer")), *licensees]
+
+    def clean_licensee(self) -> str | None:
+        """An AI developer's slug, or None for any verified AI developer."""
+        licensee = self.cleaned_data["licensee"]
+        return None if licensee == ANY_VERIFIED_DEVELOPER else licensee
 
     def clean_territories(self) -> list[str]:
         return split_codes(self.cleaned_data.get("territories", ""))

@@ -282,7 +282,7 @@ def test_every_page_renders(studio, developer, language, png_file):
 def test_grant_effect_updates_live_over_htmx(studio, developer, studio_client):
     work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
     fragment = studio_client.post(reverse("web:grant_create", args=[work.pk]), {
-        "scope": "work", "licensee": "", "purposes": ["search"], "contexts": ["research"],
+        "scope": "work", "licensee": "*", "purposes": ["search"], "contexts": ["research"],
     }, HTTP_HX_REQUEST="true").content.decode()
     assert fragment.startswith('<div id="effect"')
     assert ("Any verified AI developer may use “Spirited Away” and everything under it for search indexing, "
