@@ -9,6 +9,7 @@ app_name = "web"
 
 urlpatterns = [
     path("", public.landing, name="landing"),
+    path("favicon.ico", public.favicon, name="favicon"),
     path("home/", public.home, name="home"),
     path("verify/", public.receipt_verify, name="receipt_verify"),
     path("i18n/setlang/", set_language, name="set_language"),

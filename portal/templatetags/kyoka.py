@@ -67,3 +67,10 @@ def tz_label(zone: str) -> str:
     """A time zone as people pick it: its city and today's offset, e.g. “Tokyo (UTC+09:00)”."""
     offset = datetime.now(ZoneInfo(zone)).strftime("%z")
     return f"{TIME_ZONE_LABELS.get(zone, zone)} (UTC{offset[:3]}:{offset[3:]})"
+
+
+@register.filter
+def page_title(value: str) -> str:
+    """The tab title: the page's own title, a separator, then the registry's name."""
+    name = f"Kyoka {_('consent registry')}"
+    return f"{value.strip()} · {name}" if value and value.strip() else name

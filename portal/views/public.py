@@ -6,12 +6,19 @@ from datetime import datetime
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.dateparse import parse_datetime
 
 from portal.forms import ReceiptVerifyForm
 from portal.views.common import current_membership, is_rightsholder
+from registry.access import Actor
 from registry.decisions.vocabulary import Decision, Reason
 from registry.selectors.receipts import receipt_read
+
+
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico whatever the page says; send them to the icon."""
+    return redirect(static("favicon.svg"), permanent=True)
 
 
 def landing(request: HttpRequest) -> HttpResponse:
@@ -24,7 +31,8 @@ def home(request: HttpRequest) -> HttpResponse:
         return redirect("web:landing")
     membership = current_membership(request)
     if membership is None:
-        return redirect("web:organization_create")
+        # Reviewers work on the desk; they belong to no organisation.
+        return redirect("desk:queue" if Actor.for_user(request.user).is_reviewer else "web:organization_create")
     return redirect("web:studio_dashboard" if is_rightsholder(membership.organization) else "web:developer_dashboard")
 
 

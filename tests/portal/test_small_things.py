@@ -1,0 +1,51 @@
+"""The small things people notice: tab titles, the icon, language names, where reviewers land, navigation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.urls import reverse
+
+from tests.portal.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+
+def title(page: str) -> str:
+    return re.search(r"<title>(.*?)</title>", page, re.S).group(1).strip()
+
+
+def test_the_tab_title_separates_the_page_from_the_registry(studio_client, client):
+    assert title(studio_client.get(reverse("web:grants")).content.decode()) == "Grants · Kyoka consent registry"
+    assert title(client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode()).endswith("Kyoka consent registry")
+    assert "  " not in title(client.get("/", HTTP_ACCEPT_LANGUAGE="en").content.decode())
+
+
+def test_favicon_is_served(client):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")
+    assert 'rel="icon"' in client.get("/").content.decode()
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+def test_the_language_menu_names_each_language_in_itself(client, language):
+    page = client.get("/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert re.search(r'<option value="en" lang="en"[^>]*>English</option>', page)
+    assert re.search(r'<option value="ja" lang="ja"[^>]*>日本語</option>', page)
+    assert "英語" not in page
+
+
+def test_a_reviewer_lands_on_the_desk(reviewer):
+    desk = client_for(reviewer)
+    response = desk.get(reverse("web:home"))
+    assert response.status_code == 302 and response["Location"] == reverse("desk:queue")
+    page = desk.get(reverse("desk:queue")).content.decode()
+    assert "Signed in as reviewer@example.com" in page and reverse("web:logout") in page
+    assert reverse("desk:verification-queue") in page
+
+
+def test_a_developer_finds_disputes_in_the_navigation(developer_client):
+    page = developer_client.get(reverse("web:developer_dashboard")).content.decode()
+    nav = re.search(r'<nav class="mainnav".*?</nav>', page, re.S).group(0)
+    assert reverse("web:disputes") in nav
