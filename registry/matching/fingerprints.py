@@ -574,6 +574,29 @@ def phash_bands(value: int) -> tuple[int, int, int]:
     return bands[0], bands[1], bands[2]
 
 
+BAND_COLUMNS = ("band0", "band1", "band2")
+
+
+def phash_band_columns(value: int) -> dict[str, int]:
+    """A PerceptualHash row's band columns for this hash (`phash_bands` by column name)."""
+    return dict(zip(BAND_COLUMNS, phash_bands(value), strict=True))
+
+
+def phash_bands_array(values: numpy.ndarray) -> list[numpy.ndarray]:
+    """`phash_bands` over an array of signed 64-bit hashes at once: one int64 array per band."""
+    unsigned = values.astype(numpy.int64).view(numpy.uint64)
+    bands, shift = [], _HASH_BITS
+    for width in BAND_BITS:
+        shift -= width
+        bands.append(((unsigned >> numpy.uint64(shift)) & numpy.uint64((1 << width) - 1)).astype(numpy.int64))
+    return bands
+
+
+def band_masks(width: int, radius: int) -> tuple[int, ...]:
+    """Every `width`-bit mask with at most `radius` bits set: a band value XOR each is a probe."""
+    return _masks_within(width, radius)
+
+
 def band_probes(
     value: int, max_distance: int
 ) -> tuple[frozenset[int], frozenset[int], frozenset[int]]:
