@@ -31,6 +31,7 @@ from registry.selectors.matching import works_by_identifier, works_by_phash, wor
 from registry.access import Actor
 from registry.services.audit import audit_append
 from registry.services.notifications import notify_after_commit, notify_dispute_opened
+from registry.services.references import AddedReferences
 
 # The distance a check matches at by default: what a check would call the same image.
 CONFLICT_PHASH_DISTANCE = 8
@@ -84,9 +85,25 @@ def conflicts_detect(*, work_ids: Iterable[WorkId]) -> list[Dispute]:
     work_ids = set(work_ids)
     if not work_ids:
         return []
+    return _detect(_shared_references(work_ids))
+
+
+@transaction.atomic
+def conflicts_detect_references(*, references: AddedReferences) -> list[Dispute]:
+    """`conflicts_detect` for references just written, handed over in memory, not read back.
+
+    What a bulk upload chunk calls with what it added (registry.services.references): the
+    same rules, without re-reading thousands of rows the transaction has just written.
+    """
+    if not references:
+        return []
+    return _detect(_hits(references))
+
+
+def _detect(shared: list[Hit]) -> list[Dispute]:
     # References first, works after: most batches share nothing with another work, and then
     # no work row needs loading at all.
-    hits = [(source, others) for source, others in _shared_references(work_ids) if others.keys() - {source}]
+    hits = [(source, others) for source, others in shared if others.keys() - {source}]
     if not hits:
         return []
     active = Work.objects.filter(status=Work.Status.ACTIVE).select_related("owner")
@@ -127,36 +144,39 @@ Hit = tuple[WorkId, dict[WorkId, Evidence]]
 
 
 def _shared_references(work_ids: set[WorkId]) -> list[Hit]:
-    """For each reference of the batch's works: the other works that share it, and how."""
+    """For each reference of the batch's works (read back from the tables): the other works that share it."""
+    ids = list(work_ids)
+    return _hits(AddedReferences(
+        files=list(ContentFile.objects.filter(work_id__any=ids).values_list("sha256", "work_id")),
+        hashes=list(PerceptualHash.objects.filter(work_id__any=ids).values_list("value", "work_id")),
+        identifiers=list(WorkIdentifier.objects.filter(work_id__any=ids).values_list("scheme", "value", "work_id")),
+        # Exact URLs only, not patterns: a pattern stakes out a path space (a whole CDN folder),
+        # and overlapping with it is not by itself a claim on the same work.
+        urls=list(WorkURL.objects.filter(work_id__any=ids, is_pattern=False).values_list("url", "host", "work_id")),
+    ))
+
+
+def _hits(references: AddedReferences) -> list[Hit]:
+    """For each of these references: the other works that share it, and how."""
     hits: list[Hit] = []
 
-    files = list(ContentFile.objects.filter(work_id__any=list(work_ids)).values_list("sha256", "work_id"))
-    by_sha256 = works_by_sha256(sha for sha, _ in files)
-    for sha256, work_id in files:
+    by_sha256 = works_by_sha256(sha for sha, _ in references.files)
+    for sha256, work_id in references.files:
         found = Evidence("sha256", sha256)
         hits.append((work_id, dict.fromkeys(by_sha256.get(sha256, ()), found)))
 
-    hashes = list(PerceptualHash.objects.filter(work_id__any=list(work_ids)).values_list("value", "work_id"))
-    near = works_by_phash([(value, CONFLICT_PHASH_DISTANCE) for value, _ in hashes])
-    for (value, work_id), matches in zip(hashes, near, strict=True):
+    near = works_by_phash([(value, CONFLICT_PHASH_DISTANCE) for value, _ in references.hashes])
+    for (value, work_id), matches in zip(references.hashes, near, strict=True):
         hex_value = phash_to_hex(value)
         hits.append((work_id, {other: Evidence("phash", hex_value, d) for other, d in matches.items()}))
 
-    identifiers = list(
-        WorkIdentifier.objects.filter(work_id__any=list(work_ids)).values_list("scheme", "value", "work_id")
-    )
-    by_identifier = works_by_identifier((scheme, value) for scheme, value, _ in identifiers)
-    for scheme, value, work_id in identifiers:
+    by_identifier = works_by_identifier((scheme, value) for scheme, value, _ in references.identifiers)
+    for scheme, value, work_id in references.identifiers:
         found = Evidence("identifier", f"{scheme}:{value}")
         hits.append((work_id, dict.fromkeys(by_identifier.get((scheme, value), ()), found)))
 
-    # Exact URLs only, not patterns: a pattern stakes out a path space (a whole CDN folder),
-    # and overlapping with it is not by itself a claim on the same work.
-    urls = list(
-        WorkURL.objects.filter(work_id__any=list(work_ids), is_pattern=False).values_list("url", "host", "work_id")
-    )
-    same_url = works_by_url(((url, host) for url, host, _ in urls), patterns=False)
-    for url, _, work_id in urls:
+    same_url = works_by_url(((url, host) for url, host, _ in references.urls), patterns=False)
+    for url, _, work_id in references.urls:
         hits.append((work_id, dict.fromkeys(same_url.get(url, ()), Evidence("url", url))))
     return hits
 
