@@ -1,4 +1,7 @@
-"""Celery tasks: primitive keyword arguments, one service call each; the services hold the logic."""
+"""Celery tasks: primitive keyword arguments, one service call each; the services hold the logic.
+
+Each task imports its service inside its body: services queue tasks, so the import runs one way.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,10 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import InterfaceError, OperationalError
 
-from registry.services.uploads import TIME_BUDGET_SECONDS, bulk_upload_fail, bulk_upload_process
-
 logger = logging.getLogger(__name__)
 
+# One upload task runs this long, then hands the rest to a fresh task (well inside its time limits).
+TIME_BUDGET_SECONDS = 10 * 60
 UNEXPECTED_UPLOAD_ERROR = (
     "Processing stopped on an internal error. The rows committed before it are registered; upload "
     "the manifest again to finish (registered rows are updated, not duplicated)."
@@ -36,6 +39,8 @@ def process_bulk_upload(*, upload_id: str) -> None:
     # Redelivery and retries are safe: every chunk commits only right after the last committed
     # one (checked under the upload row's lock) and upserts by (organisation, external_ref), so
     # a second run never applies a row twice and carries on where the first one stopped.
+    from registry.services.uploads import bulk_upload_fail, bulk_upload_process
+
     try:
         more = bulk_upload_process(upload_id=upload_id)
     except SoftTimeLimitExceeded:

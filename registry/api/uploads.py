@@ -20,8 +20,8 @@ from registry.api.pagination import NewestFirstPagination
 from registry.api.permissions import acting_organization, request_actor
 from registry.api.serializers import ErrorSerializer, parse
 from registry.models import BulkUpload, Organization
-from registry.selectors.uploads import bulk_upload_get, bulk_upload_list
-from registry.services.uploads import bulk_upload_cancel, bulk_upload_errors_csv, bulk_upload_start
+from registry.selectors.uploads import bulk_upload_errors_csv, bulk_upload_get, bulk_upload_list
+from registry.services.uploads import bulk_upload_cancel, bulk_upload_start
 
 RIGHTSHOLDER = Organization.Kind.RIGHTSHOLDER
 SCOPE = "uploads"

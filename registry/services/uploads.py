@@ -13,55 +13,45 @@ Invariants:
   right after it and commits only if it is still there, checked under a lock on the upload
   row: two deliveries of the task never apply a row twice, and a task redelivered after its
   worker died resumes after the last committed chunk.
-- A row is validated by the same rules as single registration (`work_fields_validate`,
-  `parse_references`, parents through the same lineage helpers) and its references go through
-  the same conflict detection (`conflicts_detect`).
+- A row is validated by the same rules as single registration (registry.uploads.rows), its
+  references are written by the same set-based functions (registry.services.references) and go
+  through the same conflict detection, handed over in memory rather than read back.
+
+Where things live: row parsing in registry.uploads.rows, reading the manifest and archive in
+registry.uploads.manifests/archives/index, the error report in registry.selectors.uploads.
 """
 
 from __future__ import annotations
 
-import csv
 import logging
 import os
-import re
 import time
+import uuid
 from collections import defaultdict
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import IO, Any
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import DataError, IntegrityError, connection, models, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from registry.exceptions import InvalidTransition, ValidationFailed
-from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_bands, phash_from_hex
-from registry.models import (
-    BulkUpload,
-    BulkUploadError,
-    ContentFile,
-    Membership,
-    Organization,
-    PerceptualHash,
-    Work,
-    WorkIdentifier,
-    WorkURL,
-)
-from registry.models.works import MAX_WORK_DEPTH
 from registry.access import Actor, authorize
+from registry.exceptions import InvalidTransition, ValidationFailed
+from registry.models import BulkUpload, BulkUploadError, Membership, Organization, Work
 from registry.services.audit import audit_append
-from registry.services.conflicts import conflicts_detect
-from registry.services.references import UrlReference, parse_references
-from registry.services.works import work_fields_validate, work_lineage_under, work_parent_validate, work_subtree_move
-from registry.uploads.archives import ArchiveRejected, EntryRejected, SafeArchive, member_name
+from registry.services.conflicts import conflicts_detect_references
+from registry.services.references import AddedReferences, contents_add, copy_insert, references_replace
+from registry.services.works import work_lineage_under, work_parent_validate, work_subtree_move
+from registry.tasks import TIME_BUDGET_SECONDS, process_bulk_upload
+from registry.uploads.archives import ArchiveRejected, SafeArchive
 from registry.uploads.index import IndexedRow, ManifestIndex
 from registry.uploads.manifests import ManifestRejected, Problem, read_manifest
+from registry.uploads.rows import PreparedRow, prepare_row
 
 logger = logging.getLogger(__name__)
 
@@ -69,33 +59,37 @@ CHUNK_ROWS = 1000
 # Files make a chunk slow (unpacking, hashing, storing): fewer of them keep a chunk short.
 CHUNK_FILES = 50
 FILE_THREADS = min(4, os.cpu_count() or 1)
-# One task runs this long, then hands the rest to a fresh task (well inside its time limits).
-TIME_BUDGET_SECONDS = 10 * 60
-MAX_REFERENCES_PER_ROW = 1000
-LIST_SEPARATOR = ";"
 # A concurrent registration of the same external_ref makes a chunk's insert fail; the chunk is
 # then simply written again, and finds that work to update.
 _CHUNK_ATTEMPTS = 3
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _UPLOADS_SCOPE = "uploads"
+# The columns of a new work's row, in COPY order; the values a row does not give are the model's defaults.
+_WORK_COLUMNS = tuple(f.name for f in Work._meta.concrete_fields)
 
 
 # --- starting and cancelling -------------------------------------------------------------
 
 
-@transaction.atomic
 def bulk_upload_start(
     *, actor: Actor, organization: Organization, manifest: File, archive: File | None = None
+) -> BulkUpload:
+    """Upload a catalog for `organization` (a manager's, or a key with the uploads scope)."""
+    authorize(actor, organization, role=Membership.Role.MANAGER, scope=_UPLOADS_SCOPE)
+    return do_bulk_upload_start(acting=actor, organization=organization, manifest=manifest, archive=archive)
+
+
+@transaction.atomic
+def do_bulk_upload_start(
+    *, acting: Actor, organization: Organization, manifest: File, archive: File | None = None
 ) -> BulkUpload:
     """Store the manifest (and archive) and queue the upload; the worker does the rest.
 
     Nothing is read here beyond storing the bytes: every check, including whether the
     manifest can be read at all, happens in the worker, which reports it on the upload.
     """
-    authorize(actor, organization, role=Membership.Role.MANAGER, scope=_UPLOADS_SCOPE)
     upload = BulkUpload(
         organization=organization,
-        created_by=actor.user_or_none,
+        created_by=acting.user_or_none,
         manifest_name=(manifest.name or "manifest").rsplit("/", 1)[-1][:255],
     )
     # Stored under the upload's id, not the sender's file name.
@@ -104,26 +98,28 @@ def bulk_upload_start(
         upload.archive.save(f"{upload.pk}-archive.zip", archive, save=False)
     upload.save()
     audit_append(
-        actor=actor, action="bulk_upload.start", object_type="bulk_upload", object_id=str(upload.pk),
-        organization=organization.slug,
+        actor=acting, action="bulk_upload.start", object_type="bulk_upload", object_id=str(upload.pk),
+        organization=organization,
         data={"manifest": upload.manifest_name, "archive": archive.name if archive else None},
     )
-    # Imported here: the task module imports this one.
-    from registry.tasks import process_bulk_upload
-
     upload_id = str(upload.pk)
     transaction.on_commit(lambda: process_bulk_upload.delay(upload_id=upload_id))
     return upload
 
 
-@transaction.atomic
 def bulk_upload_cancel(*, actor: Actor, upload: BulkUpload) -> BulkUpload:
+    """Cancel one of the organisation's uploads (a manager's, or a key with the uploads scope)."""
+    authorize(actor, upload.organization, role=Membership.Role.MANAGER, scope=_UPLOADS_SCOPE)
+    return do_bulk_upload_cancel(acting=actor, upload=upload)
+
+
+@transaction.atomic
+def do_bulk_upload_cancel(*, acting: Actor, upload: BulkUpload) -> BulkUpload:
     """Stop an upload between chunks: what is committed stays, nothing more is written.
 
     Waits for a chunk being committed (it holds the upload row's lock), so the worker sees
     the cancellation before its next chunk. Cancelling a cancelled upload changes nothing.
     """
-    authorize(actor, upload.organization, role=Membership.Role.MANAGER, scope=_UPLOADS_SCOPE)
     upload = BulkUpload.objects.select_for_update().select_related("organization").get(pk=upload.pk)
     if upload.status == BulkUpload.Status.CANCELLED:
         return upload
@@ -135,8 +131,8 @@ def bulk_upload_cancel(*, actor: Actor, upload: BulkUpload) -> BulkUpload:
     upload.finished_at = timezone.now()
     upload.save(update_fields=["status", "finished_at"])
     audit_append(
-        actor=actor, action="bulk_upload.cancel", object_type="bulk_upload", object_id=str(upload.pk),
-        organization=upload.organization.slug,
+        actor=acting, action="bulk_upload.cancel", object_type="bulk_upload", object_id=str(upload.pk),
+        organization=upload.organization,
         data={"processed_rows": upload.processed_rows, "total_rows": upload.total_rows},
     )
     return upload
@@ -155,7 +151,7 @@ def bulk_upload_fail(*, upload_id: str, error: str, field: str = "") -> None:
         BulkUploadError.objects.create(upload=upload, row=0, field=field, message=error)
         audit_append(
             actor=_uploader(upload), action="bulk_upload.fail", object_type="bulk_upload", object_id=str(upload.pk),
-            organization=upload.organization.slug, data={"error": error, "processed_rows": upload.processed_rows},
+            organization=upload.organization, data={"error": error, "processed_rows": upload.processed_rows},
         )
 
 
@@ -227,7 +223,7 @@ def _process_chunks(upload: BulkUpload, index: ManifestIndex, archive: SafeArchi
         if not rows:
             _finish(upload, actor)
             return False
-        prepared = _prepare_all(rows, upload.organization, archive)
+        prepared = _prepare_all(rows, archive)
         for attempt in range(1, _CHUNK_ATTEMPTS + 1):
             try:
                 _commit_chunk(upload, actor, position, prepared)
@@ -241,16 +237,16 @@ def _process_chunks(upload: BulkUpload, index: ManifestIndex, archive: SafeArchi
             return True
 
 
-def _prepare_all(rows: list[IndexedRow], organization: Organization, archive: SafeArchive | None) -> list[PreparedRow]:
+def _prepare_all(rows: list[IndexedRow], archive: SafeArchive | None) -> list[PreparedRow]:
     """Check every row; files are unpacked and fingerprinted on a few threads at once.
 
     Decoding an image is most of a file's cost and Pillow releases the GIL while it decodes,
     so a worker uses every core for images. Nothing here touches the database.
     """
     if archive is None or not any(row.values.get("file") for row in rows):
-        return [_prepare(row, organization, archive) for row in rows]
+        return [prepare_row(row, archive) for row in rows]
     with ThreadPoolExecutor(max_workers=FILE_THREADS) as pool:
-        return list(pool.map(lambda row: _prepare(row, organization, archive), rows))
+        return list(pool.map(lambda row: prepare_row(row, archive), rows))
 
 
 def _next_chunk(index: ManifestIndex, position: int) -> list[IndexedRow]:
@@ -278,7 +274,7 @@ def _finish(upload: BulkUpload, actor: Actor) -> None:
         locked.save(update_fields=["status", "finished_at"])
         audit_append(
             actor=actor, action="bulk_upload.finish", object_type="bulk_upload", object_id=str(upload.pk),
-            organization=upload.organization.slug,
+            organization=upload.organization,
             data={"total_rows": locked.total_rows, "created": locked.created_count,
                   "updated": locked.updated_count, "failed": locked.failed_count},
         )
@@ -294,232 +290,6 @@ def _uploader(upload: BulkUpload) -> Actor:
     return Actor.for_system("bulk-upload")
 
 
-# --- one row, before the database: parsing, validation, files ----------------------------
-
-
-@dataclass(frozen=True)
-class Content:
-    sha256: str
-    phash: int | None
-    size: int | None = None
-    media_type: str = ""
-    width: int | None = None
-    height: int | None = None
-    stored_name: str = ""
-    original_name: str = ""
-
-
-@dataclass
-class PreparedRow:
-    position: int
-    number: int
-    external_ref: str
-    fields: dict[str, Any] = field(default_factory=dict)
-    parent_ref: str | None = None  # None: the row does not say; "": no parent
-    parent_number: int | None = None
-    urls: list[UrlReference] | None = None  # None: the row does not say; else the whole set
-    identifiers: list[tuple[str, str]] | None = None
-    content: Content | None = None
-    errors: list[Problem] = field(default_factory=list)
-
-
-def _prepare(row: IndexedRow, organization: Organization, archive: SafeArchive | None) -> PreparedRow:
-    prepared = PreparedRow(
-        position=row.position, number=row.number, external_ref=row.external_ref,
-        parent_ref=row.parent_ref, parent_number=row.parent_number,
-    )
-    if row.problems:
-        prepared.errors.extend(row.problems)
-        return prepared
-    errors = prepared.errors
-    values = row.values
-    _check_fields(values, prepared)
-    if row.first_number is not None:
-        errors.append(("external_ref", (
-            f"'{row.external_ref}' already appears on row {row.first_number}; "
-            "an external_ref may appear only once in a manifest."
-        )))
-    if "parent_ref" in values and values["parent_ref"] not in (None, "") and not row.parent_ref:
-        errors.append(("parent_ref", "Must be text: the external_ref of the parent work."))
-    elif row.hierarchy_broken:
-        errors.append(("parent_ref", (
-            f"'{row.parent_ref}' makes a cycle within the manifest, or a chain of works more than "
-            f"{MAX_WORK_DEPTH} deep."
-        )))
-    urls = _text_list(values, "urls", errors) if "urls" in values else None
-    identifiers = _text_list(values, "identifiers", errors) if "identifiers" in values else None
-    try:
-        prepared.urls, prepared.identifiers = parse_references(urls=urls or (), identifiers=identifiers or ())
-    except ValidationFailed as invalid:
-        errors.extend((name, "; ".join(messages)) for name, messages in invalid.fields.items())
-    if urls is None:
-        prepared.urls = None
-    if identifiers is None:
-        prepared.identifiers = None
-    file_name, sha256, phash = _content_columns(values, archive, errors)
-    if errors:
-        return prepared
-    if file_name:
-        prepared.content = _file_content(file_name, sha256, archive, errors)
-    elif sha256:
-        prepared.content = Content(sha256=sha256, phash=phash)
-    return prepared
-
-
-def _check_fields(values: dict[str, object], prepared: PreparedRow) -> None:
-    errors = prepared.errors
-    fields: dict[str, Any] = {}
-    for name in ("title", "description", "creators"):
-        if name in values:
-            text = _text(values[name], joined=(name == "creators"))
-            if text is None:
-                errors.append((name, "Must be text."))
-            else:
-                fields[name] = text.strip()
-    if "title" not in values:
-        errors.append(("title", "This field is required."))
-    if "kind" in values:
-        kind = _text(values["kind"])
-        if kind is None:
-            errors.append(("kind", "Must be text."))
-        else:
-            fields["kind"] = kind.strip().lower() or Work.Kind.OTHER
-    if "year" in values:
-        year = _year(values["year"])
-        if year is False:
-            errors.append(("year", f"Not a year: {str(values['year'])[:20]!r}."))
-        else:
-            fields["year"] = year
-    raw_ref = values.get("external_ref")
-    if not prepared.external_ref and raw_ref not in (None, "") and _text(raw_ref) is None:
-        errors.append(("external_ref", "Must be text."))
-    try:
-        work_fields_validate({"external_ref": prepared.external_ref, **fields})
-    except ValidationFailed as invalid:
-        errors.extend((name, " ".join(messages)) for name, messages in invalid.fields.items())
-    prepared.fields = fields
-
-
-def _text(value: object, *, joined: bool = False) -> str | None:
-    """A cell as text: None for a value that is not text (a list, an object, true/false)."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if joined and isinstance(value, list) and all(isinstance(item, str) for item in value):
-        return f"{LIST_SEPARATOR} ".join(item.strip() for item in value if item.strip())
-    return None
-
-
-def _year(value: object) -> int | bool | None:
-    """The year a cell gives, None for an empty one, False for one that is not a whole number."""
-    text = _text(value)
-    if text is None:
-        return False
-    text = text.strip()
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit():
-        return False
-    return int(text) if len(text) <= 5 else False
-
-
-def _text_list(values: dict[str, object], name: str, errors: list[Problem]) -> list[str]:
-    """A `;`-separated cell, or a JSON list of strings, as a list of non-empty items."""
-    value = values[name]
-    if value is None:
-        return []
-    if isinstance(value, str):
-        items = value.split(LIST_SEPARATOR)
-    elif isinstance(value, list) and all(isinstance(item, str) for item in value):
-        items = value
-    else:
-        errors.append((name, f"Must be text separated by '{LIST_SEPARATOR}', or a list of text."))
-        return []
-    items = [item.strip() for item in items if item.strip()]
-    if len(items) > MAX_REFERENCES_PER_ROW:
-        errors.append((name, f"At most {MAX_REFERENCES_PER_ROW} per row."))
-        return []
-    return items
-
-
-def _content_columns(
-    values: dict[str, object], archive: SafeArchive | None, errors: list[Problem]
-) -> tuple[str, str, int | None]:
-    texts = {}
-    for name in ("file", "sha256", "phash"):
-        text = _text(values.get(name))
-        if text is None:
-            errors.append((name, "Must be text."))
-            text = ""
-        texts[name] = text.strip()
-    file_name, sha256, phash_text = texts["file"], texts["sha256"].lower(), texts["phash"]
-    if sha256 and not _SHA256.fullmatch(sha256):
-        errors.append(("sha256", "Not a SHA-256: expected 64 hex characters."))
-    phash = None
-    if file_name:
-        try:
-            file_name = member_name(file_name)
-        except ValueError as unsafe:
-            errors.append(("file", f"'{texts['file']}' is not a path inside the archive: it {unsafe}."))
-        if archive is None:
-            errors.append(("file", "Names a file, but the upload has no archive."))
-        elif not errors and file_name not in archive:
-            errors.append(("file", f"The archive has no file '{file_name}'."))
-    elif phash_text:
-        try:
-            phash = phash_from_hex(phash_text)
-        except ValueError as invalid:
-            errors.append(("phash", str(invalid)))
-        if not sha256:
-            errors.append(("phash", "A phash needs the file's sha256 as well (or the file itself)."))
-    return file_name, sha256, phash
-
-
-def _file_content(name: str, sha256: str, archive: SafeArchive | None, errors: list[Problem]) -> Content | None:
-    """Unpack, fingerprint and store one file from the archive; on refusal, say why and store nothing."""
-    assert archive is not None
-    try:
-        spool = archive.open_entry(name)
-    except EntryRejected as rejected:
-        errors.append(("file", rejected.message))
-        return None
-    with spool:
-        try:
-            fingerprint = fingerprint_file(spool, filename=name)
-        except FileRejected as rejected:
-            errors.append(("file", f"'{name}': {rejected.message}"))
-            return None
-        if sha256 and sha256 != fingerprint.sha256:
-            errors.append(("sha256", f"Does not match the file '{name}', whose SHA-256 is {fingerprint.sha256}."))
-            return None
-        spool.seek(0)
-        stored_name = _store(spool, fingerprint.sha256)
-    return Content(
-        sha256=fingerprint.sha256, phash=fingerprint.phash, size=fingerprint.size,
-        media_type=fingerprint.media_type, width=fingerprint.width, height=fingerprint.height,
-        stored_name=stored_name, original_name=name[-255:],
-    )
-
-
-def _store(spool: IO[bytes], sha256: str) -> str:
-    """Store the bytes under their SHA-256 (once: a chunk written again finds them there).
-
-    Stored before the chunk's transaction, like content_file_add does: a row never points
-    at bytes that are not there. A chunk that then fails leaves an unreferenced copy behind.
-    """
-    name = ContentFile._meta.get_field("file").generate_filename(None, sha256)
-    if default_storage.exists(name):
-        return name
-    return default_storage.save(name, File(spool))
-
-
 # --- one chunk, in one transaction -------------------------------------------------------
 
 
@@ -528,14 +298,14 @@ class _Written:
     created: list[PreparedRow] = field(default_factory=list)
     updated: list[PreparedRow] = field(default_factory=list)
     errors: dict[int, list[Problem]] = field(default_factory=lambda: defaultdict(list))
-    referenced_work_ids: set[Any] = field(default_factory=set)
+    added: AddedReferences = field(default_factory=AddedReferences)
 
     def add(self, other: _Written) -> None:
         self.created += other.created
         self.updated += other.updated
         for number, problems in other.errors.items():
             self.errors[number] += problems
-        self.referenced_work_ids |= other.referenced_work_ids
+        self.added.extend(other.added)
 
 
 def _commit_chunk(upload: BulkUpload, actor: Actor, position: int, rows: list[PreparedRow]) -> bool:
@@ -573,11 +343,12 @@ def _commit_chunk(upload: BulkUpload, actor: Actor, position: int, rows: list[Pr
             updated_count=F("updated_count") + len(written.updated),
             failed_count=F("failed_count") + len(failed),
         )
-        conflicts_detect(work_ids=written.referenced_work_ids)
+        # What this chunk added, as written: conflict detection does not read it back.
+        conflicts_detect_references(references=written.added)
         # Last, so the audit chain's lock is held for as short a time as possible.
         audit_append(
             actor=actor, action="bulk_upload.chunk", object_type="bulk_upload", object_id=str(upload.pk),
-            organization=organization.slug,
+            organization=organization,
             data={
                 "positions": [rows[0].position, rows[-1].position],
                 "created": [row.external_ref for row in written.created],
@@ -592,7 +363,8 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
     """Upsert valid rows' works with a fixed number of queries, whatever their number.
 
     Rows that turn out wrong only against the database (a missing parent, a move that would
-    make a cycle) are reported in the result and written not at all.
+    make a cycle) are reported in the result and written not at all. New works are written as
+    plain rows (no model instances); only existing works, which may change, are loaded.
     """
     written = _Written()
     refs = {row.external_ref for row in rows} | {row.parent_ref for row in rows if row.parent_ref}
@@ -605,10 +377,11 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
         .order_by("pk")
     }
     _move_existing(organization, rows, works, written)
-    new_works: list[Work] = []
+    new_rows: list[tuple[object, ...]] = []
     changed_works: list[Work] = []
     changed_fields: set[str] = set()
-    work_of: dict[int, Work] = {}
+    work_of: dict[int, uuid.UUID] = {}
+    now = timezone.now()
     for row in rows:
         if written.errors.get(row.number):
             continue
@@ -617,54 +390,47 @@ def _write_rows(organization: Organization, rows: list[PreparedRow]) -> _Written
             continue
         work = works.get(row.external_ref)
         if work is None:
-            work = Work(
-                owner=organization, external_ref=row.external_ref, parent_id=parent.pk if parent else None,
-                lineage=work_lineage_under(parent), kind=Work.Kind.OTHER,
-            )
-            for name, value in row.fields.items():
-                setattr(work, name, value)
-            new_works.append(work)
+            work_id = uuid.uuid4()
+            values = {
+                **_WORK_DEFAULTS, **row.fields, "id": work_id, "owner": organization.pk,
+                "external_ref": row.external_ref, "parent": parent.pk if parent else None,
+                "lineage": work_lineage_under(parent), "created_at": now, "updated_at": now,
+            }
+            new_rows.append(tuple(values[name] for name in _WORK_COLUMNS))
             written.created.append(row)
+            work_of[row.number] = work_id
         else:
             changed = [name for name, value in row.fields.items() if getattr(work, name) != value]
             for name in changed:
                 setattr(work, name, row.fields[name])
             if changed:
+                work.updated_at = now
                 changed_works.append(work)
                 changed_fields.update(changed)
             written.updated.append(row)
-        work_of[row.number] = work
-    _insert_new(Work, new_works)
+            work_of[row.number] = work.pk
+    copy_insert(Work, [Work._meta.get_field(name).attname for name in _WORK_COLUMNS], new_rows)
     if changed_works:
-        now = timezone.now()
-        for work in changed_works:
-            work.updated_at = now
         Work.objects.bulk_update(changed_works, [*sorted(changed_fields), "updated_at"])
     stored = [*written.created, *written.updated]
-    existing_work_ids = {work.pk for work in works.values()}
-    _replace_urls(stored, work_of, existing_work_ids, written)
-    _replace_identifiers(stored, work_of, existing_work_ids, written)
-    _add_content(stored, work_of, written)
+    new_work_ids = {work_of[row.number] for row in written.created}
+    written.added.extend(references_replace(
+        urls={work_of[row.number]: row.urls for row in stored if row.urls is not None},
+        identifiers={work_of[row.number]: row.identifiers for row in stored if row.identifiers is not None},
+        new_work_ids=new_work_ids,
+    ))
+    written.added.extend(contents_add(
+        contents=[(work_of[row.number], row.content) for row in stored if row.content is not None]
+    ))
     return written
 
 
-def _insert_new(model: type[models.Model], objects: list[models.Model]) -> None:
-    """Insert rows that cannot exist yet: COPY on PostgreSQL, bulk_create elsewhere.
+def _work_defaults() -> dict[str, object]:
+    """A new work's column values where its row says nothing (as a Work() would have them)."""
+    return {name: Work._meta.get_field(name).get_default() for name in _WORK_COLUMNS if name != "id"}
 
-    Django's bulk_create builds its SQL value by value, which was half of a chunk's time.
-    The rows here are new works and references the chunk found missing under the works'
-    row locks, so no conflict is possible and nothing needs returning (ids come from
-    Python or the table's sequence).
-    """
-    if connection.vendor != "postgresql" or not objects:
-        model.objects.bulk_create(objects)
-        return
-    fields = [field for field in model._meta.concrete_fields if not isinstance(field, models.AutoField)]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    statement = f"COPY {model._meta.db_table} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for obj in objects:
-            copy.write_row([field.pre_save(obj, add=True) for field in fields])
+
+_WORK_DEFAULTS = _work_defaults()
 
 
 def _parent_of(row: PreparedRow, works: dict[str, Work], written: _Written, organization: Organization) -> Work | None:
@@ -721,144 +487,3 @@ def _move_existing(
             pk__in=[work.pk for work in works.values()]).values_list("pk", "parent_id", "lineage")}
         for work in works.values():
             work.parent_id, work.lineage = fresh[work.pk]
-
-
-def _replace_urls(
-    rows: list[PreparedRow], work_of: dict[int, Work], existing_work_ids: set[Any], written: _Written
-) -> None:
-    rows = [row for row in rows if row.urls is not None]
-    if not rows:
-        return
-    have: dict[Any, dict[str, int]] = defaultdict(dict)
-    existing_ids = [work_of[row.number].pk for row in rows if work_of[row.number].pk in existing_work_ids]
-    for pk, work_id, url_hash in WorkURL.objects.filter(work_id__in=existing_ids).values_list(
-        "pk", "work_id", "url_hash"
-    ):
-        have[work_id][url_hash] = pk
-    stale: list[int] = []
-    new: list[WorkURL] = []
-    for row in rows:
-        work = work_of[row.number]
-        wanted = {ref.url_hash: ref for ref in row.urls or ()}
-        stale += [pk for url_hash, pk in have[work.pk].items() if url_hash not in wanted]
-        fresh = [ref for url_hash, ref in wanted.items() if url_hash not in have[work.pk]]
-        new += [WorkURL(work=work, url=ref.url, host=ref.host, is_pattern=ref.is_pattern, url_hash=ref.url_hash)
-                for ref in fresh]
-        if fresh:
-            written.referenced_work_ids.add(work.pk)
-    if stale:
-        WorkURL.objects.filter(pk__in=stale).delete()
-    _insert_new(WorkURL, new)
-
-
-def _replace_identifiers(
-    rows: list[PreparedRow], work_of: dict[int, Work], existing_work_ids: set[Any], written: _Written
-) -> None:
-    rows = [row for row in rows if row.identifiers is not None]
-    if not rows:
-        return
-    have: dict[Any, dict[tuple[str, str], int]] = defaultdict(dict)
-    existing_ids = [work_of[row.number].pk for row in rows if work_of[row.number].pk in existing_work_ids]
-    for pk, work_id, scheme, value in WorkIdentifier.objects.filter(work_id__in=existing_ids).values_list(
-        "pk", "work_id", "scheme", "value"
-    ):
-        have[work_id][(scheme, value)] = pk
-    stale: list[int] = []
-    new: list[WorkIdentifier] = []
-    for row in rows:
-        work = work_of[row.number]
-        wanted = set(row.identifiers or ())
-        stale += [pk for key, pk in have[work.pk].items() if key not in wanted]
-        fresh = [key for key in wanted if key not in have[work.pk]]
-        new += [WorkIdentifier(work=work, scheme=scheme, value=value) for scheme, value in sorted(fresh)]
-        if fresh:
-            written.referenced_work_ids.add(work.pk)
-    if stale:
-        WorkIdentifier.objects.filter(pk__in=stale).delete()
-    _insert_new(WorkIdentifier, new)
-
-
-def _add_content(rows: list[PreparedRow], work_of: dict[int, Work], written: _Written) -> None:
-    """Attach each row's file (or its hashes): added, never replaced, like content_file_add."""
-    rows = [row for row in rows if row.content is not None]
-    if not rows:
-        return
-    existing = {
-        (content_file.work_id, content_file.sha256): content_file
-        for content_file in ContentFile.objects.filter(
-            work_id__in=[work_of[row.number].pk for row in rows], sha256__in={row.content.sha256 for row in rows}
-        )
-    }
-    new: list[ContentFile] = []
-    filled: list[ContentFile] = []
-    hashes: list[tuple[ContentFile, Work, int]] = []
-    for row in rows:
-        content = row.content
-        assert content is not None
-        work = work_of[row.number]
-        content_file = existing.get((work.pk, content.sha256))
-        if content_file is None:
-            content_file = ContentFile(
-                work=work, sha256=content.sha256, size=content.size, media_type=content.media_type,
-                width=content.width, height=content.height, file=content.stored_name,
-                original_name=content.original_name,
-            )
-            new.append(content_file)
-            written.referenced_work_ids.add(work.pk)
-        elif content.stored_name and not content_file.file:
-            # Registered by its hashes before; now the file itself has come.
-            content_file.file = content.stored_name
-            content_file.size, content_file.media_type = content.size, content.media_type
-            content_file.width, content_file.height = content.width, content.height
-            content_file.original_name = content.original_name
-            filled.append(content_file)
-        if content.phash is not None:
-            hashes.append((content_file, work, content.phash))
-            written.referenced_work_ids.add(work.pk)
-    ContentFile.objects.bulk_create(new)
-    if filled:
-        ContentFile.objects.bulk_update(filled, ["file", "size", "media_type", "width", "height", "original_name"])
-    PerceptualHash.objects.bulk_create(
-        [
-            PerceptualHash(
-                content_file=content_file, work=work, source=PerceptualHash.Source.IMAGE, value=value,
-                **dict(zip(("band0", "band1", "band2"), phash_bands(value), strict=True)),
-            )
-            for content_file, work, value in hashes
-        ],
-        ignore_conflicts=True,
-    )
-
-
-# --- the error report --------------------------------------------------------------------
-
-# What makes a spreadsheet read a cell as a formula; the full-width forms too, which some
-# spreadsheet programs in Japanese locales convert.
-_FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
-ERROR_REPORT_COLUMNS = ("row", "external_ref", "field", "message")
-
-
-def neutralise_cell(value: str) -> str:
-    """Keep a spreadsheet from running a cell as a formula (OWASP's CSV injection advice)."""
-    if value and (value[0] in _FORMULA_STARTS or ord(value[0]) < 0x20 or value[0] == "\x7f"):
-        return "'" + value
-    return value
-
-
-class _Line:
-    """A file-like sink that hands back what csv.writer writes, one line at a time."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def bulk_upload_errors_csv(*, upload: BulkUpload) -> Iterator[str]:
-    """The upload's errors as CSV lines, streamed: row, external_ref, field, message.
-
-    Starts with a UTF-8 BOM, so spreadsheet programs read Japanese text right.
-    """
-    writer = csv.writer(_Line())
-    yield "\ufeff" + writer.writerow(ERROR_REPORT_COLUMNS)
-    for error in upload.errors.order_by("row", "pk").iterator(chunk_size=2000):
-        cells = (error.external_ref, error.field, error.message)
-        yield writer.writerow([error.row, *(neutralise_cell(cell) for cell in cells)])

@@ -11,13 +11,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from registry.exceptions import Conflict, ValidationFailed
-from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_bands
+from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_band_columns
 from registry.models import ContentFile, Membership, Organization, PerceptualHash, Work, WorkIdentifier, WorkURL
 from registry.models.works import MAX_WORK_DEPTH
 from registry.access import Actor, authorize
 from registry.services.audit import audit_append
-from registry.services.conflicts import conflicts_detect
-from registry.services.references import UrlReference, parse_references
+from registry.services.conflicts import conflicts_detect, conflicts_detect_references
+from registry.services.references import UrlReference, parse_references, references_replace
 
 EDITABLE_FIELDS = ("title", "kind", "description", "year", "creators")
 # Enum .values rebuilds its list on every call; a bulk upload asks once per row.
@@ -113,14 +113,15 @@ def work_register(
             _("This organisation already has a work with external_ref '%(ref)s'.") % {"ref": external_ref},
             fields={"external_ref": [_("Already registered.")]},
         ) from exc
-    references_attach(work=work, urls=url_refs, identifiers=identifier_refs)
+    added = references_replace(urls={work.pk: url_refs}, identifiers={work.pk: identifier_refs},
+                               new_work_ids={work.pk})
     audit_append(
         actor=actor, action="work.register", object_type="work", object_id=str(work.pk),
         organization=organization.slug,
         data={"external_ref": external_ref, "title": work.title, "parent": str(parent.pk) if parent else None,
               "urls": [u.url for u in url_refs], "identifiers": [f"{s}:{v}" for s, v in identifier_refs]},
     )
-    conflicts_detect(work_ids=[work.pk])
+    conflicts_detect_references(references=added)
     return work
 
 
@@ -241,7 +242,7 @@ def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: 
                 PerceptualHash.objects.create(
                     content_file=content_file, work=work, source=PerceptualHash.Source.IMAGE,
                     value=fingerprint.phash,
-                    **dict(zip(("band0", "band1", "band2"), phash_bands(fingerprint.phash), strict=True)),
+                    **phash_band_columns(fingerprint.phash),
                 )
             audit_append(
                 actor=actor, action="work.file_add", object_type="work", object_id=str(work.pk),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import DataError
 
+from registry.access import Actor
 from registry.exceptions import InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import (
     AuditEvent,
@@ -16,11 +17,13 @@ from registry.models import (
     WorkIdentifier,
     WorkURL,
 )
+from registry.selectors.uploads import bulk_upload_errors_csv, neutralise_cell
 from registry.services import uploads as upload_service
 from registry.services.audit import audit_verify
 from registry.services.uploads import bulk_upload_cancel, bulk_upload_process
-from registry.services.works import work_register
-from tests.conftest import SYSTEM
+from registry.services.works import do_work_register
+from registry.uploads.rows import PreparedRow
+from tests.conftest import OPERATOR, owner_of
 from tests.registry.uploads.conftest import (
     catalog_rows,
     csv_manifest,
@@ -104,7 +107,8 @@ def test_running_a_manifest_again_updates_and_creates_no_duplicates(upload_and_r
 
 
 def test_parents_anywhere_in_the_manifest_or_already_registered(upload_and_run, studio):
-    franchise = work_register(actor=SYSTEM, organization=studio, external_ref="FR", title="Aozora", kind="collection")
+    franchise = do_work_register(acting=OPERATOR, organization=studio, external_ref="FR", title="Aozora",
+        kind="collection")
     # Children before their parents, a grandchild first of all.
     rows = [
         {"external_ref": "EP1-CUT3", "title": "Cut 3", "parent_ref": "EP1"},
@@ -208,7 +212,7 @@ def test_a_row_is_refused_for_the_same_fields_as_single_registration(upload_and_
     kwargs = {"external_ref": row["external_ref"], "title": row["title"], "kind": row.get("kind", "other"),
               **register_kwargs}
     with pytest.raises(ValidationFailed) as refused:
-        work_register(actor=SYSTEM, organization=studio, **kwargs)
+        do_work_register(acting=OPERATOR, organization=studio, **kwargs)
     upload = upload_and_run(csv_manifest([row]))
     assert upload.failed_count == 1 and not Work.objects.exists()
     assert {field for _, _, field, _ in errors_of(upload)} == set(refused.value.fields)
@@ -243,19 +247,19 @@ def test_cancel_stops_between_chunks(start_upload, monkeypatch, studio):
     upload = start_upload(csv_manifest(catalog_rows(35)))
     # One chunk, then the task would hand over (a zero time budget stops after each chunk).
     assert bulk_upload_process(upload_id=str(upload.pk), time_budget=0) is True
-    cancelled = bulk_upload_cancel(actor=SYSTEM, upload=upload)
+    cancelled = bulk_upload_cancel(actor=Actor.for_user(owner_of(studio)), upload=upload)
     assert cancelled.status == "cancelled"
     assert bulk_upload_process(upload_id=str(upload.pk)) is False
     upload.refresh_from_db()
     assert (upload.status, upload.processed_rows, upload.committed_through_row) == ("cancelled", 10, 10)
     assert Work.objects.filter(owner=studio).count() == 10
-    assert bulk_upload_cancel(actor=SYSTEM, upload=upload).status == "cancelled"
+    assert bulk_upload_cancel(actor=Actor.for_user(owner_of(studio)), upload=upload).status == "cancelled"
 
 
-def test_a_finished_upload_cannot_be_cancelled(upload_and_run):
+def test_a_finished_upload_cannot_be_cancelled(upload_and_run, studio):
     upload = upload_and_run(csv_manifest(catalog_rows(2)))
     with pytest.raises(InvalidTransition):
-        bulk_upload_cancel(actor=SYSTEM, upload=upload)
+        bulk_upload_cancel(actor=Actor.for_user(owner_of(studio)), upload=upload)
 
 
 def test_a_run_resumes_after_the_last_committed_chunk(start_upload, monkeypatch, studio):
@@ -275,9 +279,9 @@ def test_a_chunk_already_committed_by_another_delivery_is_not_written_again(star
     upload = start_upload(csv_manifest(catalog_rows(15)))
     assert bulk_upload_process(upload_id=str(upload.pk), time_budget=0)
     upload.refresh_from_db()
-    prepared = [upload_service.PreparedRow(position=1, number=1, external_ref="CEL-000001", fields={"title": "x"})]
+    prepared = [PreparedRow(position=1, number=1, external_ref="CEL-000001", fields={"title": "x"})]
     # A second delivery that read committed_through_row = 0 before the first one committed.
-    assert upload_service._commit_chunk(upload, SYSTEM, 0, prepared) is False
+    assert upload_service._commit_chunk(upload, OPERATOR, 0, prepared) is False
     upload.refresh_from_db()
     assert (upload.processed_rows, upload.created_count) == (10, 10)
 
@@ -296,20 +300,20 @@ def test_the_error_report_neutralises_formulas(upload_and_run):
         {"external_ref": "\uff1dSUM(A1)", "title": ""},
         {"external_ref": "plain", "title": ""},
     ]))
-    lines = list(upload_service.bulk_upload_errors_csv(upload=upload))
+    lines = list(bulk_upload_errors_csv(upload=upload))
     assert lines[0] == "\ufeffrow,external_ref,field,message\r\n"
     assert lines[1].startswith('1,"\'=HYPERLINK(')
     assert lines[2].startswith("2,'+1,title,")
     assert lines[3].startswith("3,'\uff1dSUM(A1),title,")
     assert lines[4].startswith("4,plain,title,")
-    assert upload_service.neutralise_cell("\tcmd") == "'\tcmd" and upload_service.neutralise_cell("-2") == "'-2"
+    assert neutralise_cell("\tcmd") == "'\tcmd" and neutralise_cell("-2") == "'-2"
 
 
 def test_a_reference_another_organisation_registered_opens_a_dispute_as_single_registration_does(
     upload_and_run, studio, make_org
 ):
     rival = make_org(name="Rival Studio")
-    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="R-1", title="Their cel",
+    theirs = do_work_register(acting=OPERATOR, organization=rival, external_ref="R-1", title="Their cel",
                            identifiers=["doi:10.5555/shared.1"])
     upload = upload_and_run(csv_manifest([
         {"external_ref": "MINE-1", "title": "Our cel", "identifiers": "doi:10.5555/shared.1"},
