@@ -45,6 +45,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "registry.api.parsers.RequestBodyLimitMiddleware",
+    "registry.api.throttling.RateLimitHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -127,6 +129,11 @@ STORAGES = {
 # Uploads larger than this are streamed to a temporary file instead of memory.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
+# Per-route body caps, checked before reading: registry/api/parsers.py. Bulk uploads:
+KYOKA_MAX_MANIFEST_BYTES = env.int("KYOKA_MAX_MANIFEST_BYTES", default=256 * 1024 * 1024)
+KYOKA_MAX_ARCHIVE_BYTES = env.int("KYOKA_MAX_ARCHIVE_BYTES", default=4 * 1024**3)
+# Stored media (files, manifests and archives of running uploads) per organisation.
+KYOKA_STORAGE_QUOTA_BYTES = env.int("KYOKA_STORAGE_QUOTA_BYTES", default=20 * 1024**3)
 
 _email = env.email_url("EMAIL_URL", default="consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
@@ -177,9 +184,24 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "registry.api.errors.exception_handler",
-    "DEFAULT_THROTTLE_CLASSES": ["registry.api.authentication.ApiKeyQuotaThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["registry.api.throttling.OrganizationQuotaThrottle"],
+    "DEFAULT_PARSER_CLASSES": [
+        "registry.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": None,
 }
+# Quotas (registry/quotas.py): units of work per organisation per minute (a check item is one
+# unit; phash items, long URLs and files more), counted in Redis. Without Redis the API answers
+# 503 (fail closed) unless KYOKA_QUOTA_FAIL_OPEN serves requests uncounted.
+KYOKA_QUOTA_REDIS_URL = env.str("KYOKA_QUOTA_REDIS_URL", default=REDIS_URL)
+KYOKA_QUOTA_UNITS_PER_MINUTE = env.int("KYOKA_QUOTA_UNITS_PER_MINUTE", default=600_000)
+KYOKA_QUOTA_ANONYMOUS_UNITS_PER_MINUTE = env.int("KYOKA_QUOTA_ANONYMOUS_UNITS_PER_MINUTE", default=600)
+KYOKA_QUOTA_FAIL_OPEN = env.bool("KYOKA_QUOTA_FAIL_OPEN", default=False)
+KYOKA_QUOTA_KEY_PREFIX = env.str("KYOKA_QUOTA_KEY_PREFIX", default="kyoka:quota:")
+KYOKA_MAX_API_KEYS_PER_ORGANIZATION = env.int("KYOKA_MAX_API_KEYS_PER_ORGANIZATION", default=20)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Kyoka API",
     "DESCRIPTION": "Opt-in consent registry for AI training. No record is not permission.",

@@ -6,6 +6,7 @@ fast or observable differs: a quick password hasher, mail kept in memory, plain 
 
 import os
 import tempfile
+import time
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kyoka")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -31,3 +32,8 @@ DATABASES["embedded"] = {
     "NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "embedded.sqlite3"),
     "TEST": {"NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "test-embedded.sqlite3")},
 }
+
+# The whole suite's anonymous requests come from 127.0.0.1; tests of quotas set their own limits.
+KYOKA_QUOTA_ANONYMOUS_UNITS_PER_MINUTE = 1_000_000
+# Each run's organisations start again at id 1: counters of an earlier run must not count.
+KYOKA_QUOTA_KEY_PREFIX = f"kyoka:quota:test-{os.getpid()}-{time.time_ns()}:"

@@ -15,7 +15,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from registry.exceptions import KyokaError, ValidationFailed
-from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_from_hex, phash_to_hex
+from registry.matching.fingerprints import (
+    PHASH_PROBE_BUDGET,
+    FileRejected,
+    fingerprint_file,
+    phash_from_hex,
+    phash_probe_cost,
+    phash_probes_total,
+    phash_to_hex,
+)
 from registry.matching.identifiers import InvalidIdentifier, parse_identifier
 from registry.matching.urls import InvalidURL, normalize_url, url_host
 from registry.models import Organization
@@ -35,6 +43,11 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class TooManyItems(KyokaError):
     code = "too_many_items"
     status = 413
+
+
+class ProbeBudgetExceeded(KyokaError):
+    code = "probe_budget_exceeded"
+    status = 422
 
 
 @dataclass(frozen=True)
@@ -162,6 +175,26 @@ def items_limit_check(count: int) -> None:
     if count > MAX_ITEMS:
         raise TooManyItems(
             _("At most %(limit)d items per check; this request has %(count)d.") % {"limit": MAX_ITEMS, "count": count}
+        )
+
+
+def probe_budget_check(items: list[Item]) -> None:
+    """Refuse a check whose phash items together need more band probes than PHASH_PROBE_BUDGET.
+
+    Near-match work grows steeply with max_distance (718 probes an item at 8, 24,203 at 12), so
+    the bound is on the request's total, before any lookup.
+    """
+    cost = phash_probes_total(item.max_distance for item in items if item.phash is not None and item.error is None)
+    if cost > PHASH_PROBE_BUDGET:
+        raise ProbeBudgetExceeded(
+            _(
+                "This check's phash items need %(cost)s band probes; at most %(budget)s are allowed per check. "
+                "Send fewer phash items per request or smaller max_distance values "
+                "(an item at the default distance %(default)d needs %(default_cost)s)."
+            )
+            % {"cost": f"{cost:,}", "budget": f"{PHASH_PROBE_BUDGET:,}", "default": DEFAULT_MAX_DISTANCE,
+               "default_cost": f"{phash_probe_cost(DEFAULT_MAX_DISTANCE):,}"},
+            fields={"items": [_("Over the phash probe budget of %(budget)s.") % {"budget": f"{PHASH_PROBE_BUDGET:,}"}]},
         )
 
 

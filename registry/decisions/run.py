@@ -12,7 +12,13 @@ from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize
 from registry.decisions import decide
-from registry.decisions.parse import file_items, items_limit_check, parse_check_request, parse_items
+from registry.decisions.parse import (
+    file_items,
+    items_limit_check,
+    parse_check_request,
+    parse_items,
+    probe_budget_check,
+)
 from registry.decisions.render import body_render, summary_count
 from registry.decisions.rules import ItemResult
 from registry.decisions.vocabulary import Decision
@@ -52,6 +58,7 @@ def check_run(
     if items is None:
         items_limit_check(len(uploads))
     parsed += file_items(uploads, first_index=len(parsed))
+    probe_budget_check(parsed)
     results = decide(terms, parsed)
     return do_check_record(actor=actor, request_terms=terms, results=results)
 
