@@ -24,6 +24,7 @@ from registry.selectors.activity import (
     work_access_list,
     work_access_top_requesters,
 )
+from registry.selectors.snapshots import licence_snapshot_downloads
 from registry.selectors.works import work_get
 
 ACTIVITY_EXAMPLE = {
@@ -70,7 +71,7 @@ class ActivityView(GenericAPIView):
             organization=organization, since=query["since"], until=query["until"], work=query.get("work")
         )
         page = self.paginate_queryset(work_access_list(window=window))
-        return Response(ActivitySerializer({
+        data = ActivitySerializer({
             "since": window.since,
             "until": window.until,
             "next": self.paginator.get_next_link(),
@@ -78,4 +79,14 @@ class ActivityView(GenericAPIView):
             "results": page,
             "daily": work_access_daily_counts(window=window),
             "top_requesters": work_access_top_requesters(window=window),
-        }).data)
+        }).data
+        # Which licensee downloaded a licence snapshot resting on which of our grants, and when.
+        data["snapshots"] = [
+            {**row, "issued_at": _iso(row["issued_at"]), "valid_until": _iso(row["valid_until"])}
+            for row in licence_snapshot_downloads(organization=organization, since=window.since, until=window.until)
+        ]
+        return Response(data)
+
+
+def _iso(moment) -> str:
+    return moment.isoformat().replace("+00:00", "Z")

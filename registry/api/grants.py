@@ -28,6 +28,7 @@ from registry.api.works import own_work_or_invalid
 from registry.exceptions import NotFound, ValidationFailed
 from registry.models import Organization
 from registry.selectors.grants import grant_get, grant_list
+from registry.selectors.snapshots import grant_snapshots_valid_until
 from registry.services.grants import grant_issue, grant_revoke
 
 # A licensee's key usually holds only `checks`; it may read the grants made out to it.
@@ -132,7 +133,8 @@ class GrantRevokeView(GenericAPIView):
         summary="Revoke a grant",
         description=(
             "Scope `grants:write`; the grantor's managers and owners. Checks made after this answer without the "
-            "grant; receipts of earlier checks stand. Revoking twice is a 409."
+            "grant; receipts of earlier checks stand, and so do licence snapshots issued before: "
+            "`snapshots_valid_until` says until when the last of them runs (null: none). Revoking twice is a 409."
         ),
         request=GrantRevokeSerializer,
         responses={200: GrantSerializer, **WRITE_ERRORS},
@@ -145,5 +147,11 @@ class GrantRevokeView(GenericAPIView):
             # A licensee may read its grant but not revoke it; 404 like the portal, so no oracle.
             raise NotFound(_("No such grant."))
         reason = parse(GrantRevokeSerializer, request.data).get("reason", "")
-        return Response(GrantSerializer(grant_revoke(actor=request_actor(request), grant=grant, reason=reason)).data)
+        revoked = grant_revoke(actor=request_actor(request), grant=grant, reason=reason)
+        # Snapshots issued before the revocation are receipts: the studio learns until when they run.
+        until = grant_snapshots_valid_until(grant=revoked, at=revoked.revoked_at)
+        return Response({
+            **GrantSerializer(revoked).data,
+            "snapshots_valid_until": until.isoformat().replace("+00:00", "Z") if until else None,
+        })
 

@@ -1,6 +1,17 @@
 from django.urls import path
 
-from registry.api import activity, checks, disputes, grants, keys, permission_requests, uploads, verification, works
+from registry.api import (
+    activity,
+    checks,
+    disputes,
+    grants,
+    keys,
+    permission_requests,
+    snapshots,
+    uploads,
+    verification,
+    works,
+)
 
 app_name = "api"
 
@@ -10,6 +21,7 @@ urlpatterns = [
     path("checks/<uuid:check_id>", checks.CheckDetailView.as_view(), name="check-detail"),
     path("receipts/verify", checks.ReceiptVerifyView.as_view(), name="receipts-verify"),
     path("purposes", checks.PurposesView.as_view(), name="purposes"),
+    path("licences/snapshot", snapshots.LicenceSnapshotView.as_view(), name="licences-snapshot"),
     path("disputes", disputes.DisputeListView.as_view(), name="disputes"),
     path("disputes/<uuid:dispute_id>", disputes.DisputeDetailView.as_view(), name="dispute-detail"),
     path("disputes/<uuid:dispute_id>/comments", disputes.DisputeCommentsView.as_view(), name="dispute-comments"),
