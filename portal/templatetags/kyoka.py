@@ -9,9 +9,27 @@ from django import template
 from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
 
+from registry.decisions.vocabulary import Decision, Reason
 from registry.matching.fingerprints import phash_to_hex
+from registry.models.grants import GrantState
 
 register = template.Library()
+
+
+@register.filter
+def decision_label(value: str) -> str:
+    """A decision code in the reader's words (the codes and labels are declared once, in the vocabulary)."""
+    return Decision(value).label if value in Decision.values else value
+
+
+@register.filter
+def reason_label(value: str) -> str:
+    return Reason(value).label if value in Reason.values else value
+
+
+@register.filter
+def grant_state_label(value: str) -> str:
+    return GrantState(value).label if value in GrantState.values else value
 
 
 @register.filter

@@ -7,40 +7,11 @@ from datetime import datetime
 
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from portal.forms import CONTEXT_LABELS, PURPOSE_LABELS
 from portal.views.common import territory_name
-
-DECISION_LABELS = {
-    "permitted": gettext_lazy("Permitted"),
-    "not_permitted": gettext_lazy("Not permitted"),
-    "unregistered": gettext_lazy("Unregistered"),
-    "disputed": gettext_lazy("Disputed"),
-    "invalid": gettext_lazy("Invalid"),
-}
-REASON_LABELS = {
-    "no_match": gettext_lazy("No registered work matches — no record is not permission."),
-    "dispute_open": gettext_lazy("Ownership of a matching work is disputed."),
-    "work_withdrawn": gettext_lazy("The work has been withdrawn by its owner."),
-    "no_grant": gettext_lazy("The owner has granted no permission for this work."),
-    "licensee_not_granted": gettext_lazy("The owner has not granted permission to your organisation."),
-    "requester_unverified": gettext_lazy("Your organisation is not verified yet."),
-    "purpose_not_granted": gettext_lazy("Permission does not cover this purpose."),
-    "grant_revoked": gettext_lazy("The permission has been revoked."),
-    "grant_expired": gettext_lazy("The permission has expired."),
-    "grant_not_yet_valid": gettext_lazy("The permission is not in force yet."),
-    "territory_not_granted": gettext_lazy("Permission does not cover this territory."),
-    "context_not_granted": gettext_lazy("Permission does not cover this context of use."),
-    "grantor_unverified": gettext_lazy("The owner is not verified yet, so its grants do not count."),
-}
-GRANT_STATE_LABELS = {
-    "active": gettext_lazy("In force"),
-    "scheduled": gettext_lazy("Scheduled"),
-    "expired": gettext_lazy("Expired"),
-    "revoked": gettext_lazy("Revoked"),
-}
 
 
 def _join(parts: Sequence[str]) -> str:

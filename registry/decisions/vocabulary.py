@@ -19,23 +19,25 @@ class Decision(models.TextChoices):
 
 
 class Reason(models.TextChoices):
-    NO_MATCH = "no_match", _("Nobody has registered this content: no record is not permission.")
+    NO_MATCH = "no_match", _("No registered work matches — no record is not permission.")
     SIMILAR_ONLY = "similar_only", _(
-        "Only similar registered works were found; similarity never permits. Ask their owners."
+        "Only similar works are registered: a resemblance is not permission. Ask their owners."
     )
-    DISPUTE_OPEN = "dispute_open", _("A dispute about this work is open.")
-    WORK_WITHDRAWN = "work_withdrawn", _("The work was withdrawn by its owner.")
+    DISPUTE_OPEN = "dispute_open", _("Ownership of a matching work is disputed.")
+    WORK_WITHDRAWN = "work_withdrawn", _("The work has been withdrawn by its owner.")
     NO_GRANT = "no_grant", _("The owner has granted no permission for this work.")
-    LICENSEE_NOT_GRANTED = "licensee_not_granted", _("The owner's grants name someone else.")
+    LICENSEE_NOT_GRANTED = "licensee_not_granted", _("The owner has not granted permission to your organisation.")
     REQUESTER_UNVERIFIED = "requester_unverified", _("Your organisation is not verified yet.")
-    PURPOSE_NOT_GRANTED = "purpose_not_granted", _("This purpose is not granted.")
-    GRANT_REVOKED = "grant_revoked", _("The grant was revoked.")
-    GRANT_EXPIRED = "grant_expired", _("The grant has expired.")
-    GRANT_NOT_YET_VALID = "grant_not_yet_valid", _("The grant is not valid yet.")
-    TERRITORY_NOT_GRANTED = "territory_not_granted", _("This territory is not granted.")
-    CONTEXT_NOT_GRANTED = "context_not_granted", _("This usage context is not granted.")
-    GRANTOR_UNVERIFIED = "grantor_unverified", _("The registering organisation is not verified.")
-    HOST_UNVERIFIED = "host_unverified", _("The registering organisation has not proven it controls this web host.")
+    PURPOSE_NOT_GRANTED = "purpose_not_granted", _("Permission does not cover this purpose.")
+    GRANT_REVOKED = "grant_revoked", _("The permission has been revoked.")
+    GRANT_EXPIRED = "grant_expired", _("The permission has expired.")
+    GRANT_NOT_YET_VALID = "grant_not_yet_valid", _("The permission is not in force yet.")
+    TERRITORY_NOT_GRANTED = "territory_not_granted", _("Permission does not cover this territory.")
+    CONTEXT_NOT_GRANTED = "context_not_granted", _("Permission does not cover this context of use.")
+    GRANTOR_UNVERIFIED = "grantor_unverified", _("The owner is not verified yet, so its grants do not count.")
+    HOST_UNVERIFIED = "host_unverified", _(
+        "The owner has not proven that it controls this web host, so its registration of the URL does not count."
+    )
     INVALID_ITEM = "invalid_item", _("The item is not valid.")
 
 

@@ -17,7 +17,7 @@ class GrantState(models.TextChoices):
     """Where a grant stands at a moment. Only `active` is in force."""
 
     ACTIVE = "active", _("In force")
-    SCHEDULED = "scheduled", _("Not yet valid")
+    SCHEDULED = "scheduled", _("Scheduled")
     EXPIRED = "expired", _("Expired")
     REVOKED = "revoked", _("Revoked")
 
