@@ -1,0 +1,148 @@
+"""URL normal form, the registry's, for deciding URLs offline from a licence snapshot.
+
+A snapshot lists URLs in Kyoka's normal form (RFC 3986 section 6.2.2-6.2.3 for http and https:
+case of scheme and host, default port, percent-encoding case, unreserved characters decoded, dot
+segments removed, empty path as "/", fragment dropped, query kept as written). A URL must reach
+exactly that string to be found. Most URLs already are in normal form, and `normalize_url` then
+returns them untouched, as the registry does. Anything else goes through the same few steps with
+the standard library; if the result is still not plainly in normal form (non-ASCII paths, odd
+characters the registry would percent-encode, IPv4-like hosts), it answers None: the client cannot
+be sure what the registry would look up, and an unsure offline answer is *not permitted*. A test
+holds this function to the registry's over generated URLs.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+MAX_URL_LENGTH = 2048
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+_PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
+_STRAY_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+# The registry's own test for "already in normal form" (registry/matching/urls.py), verbatim.
+_ALREADY_NORMAL = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::([0-9]{1,5}))?"
+    r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)?"
+)
+_DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
+_NORMAL_HOST = re.compile(r"https?://([^/?#:\[\]]*)")
+
+
+def _fast_normal_form(text: str) -> str | None:
+    match = _ALREADY_NORMAL.fullmatch(text)
+    if match is None:
+        return None
+    scheme, host, port, path, query = match.groups()
+    if (path and _DOT_SEGMENT.search(path)) or host.rsplit(".", 1)[-1].isdigit():
+        return None
+    authority = host
+    if port is not None:
+        number = int(port)
+        if not 0 < number < 65536 or port.startswith("0"):
+            return None
+        if number != _DEFAULT_PORTS[scheme]:
+            authority = f"{host}:{number}"
+    normalized = f"{scheme}://{authority}{path or '/'}{query or ''}"
+    return normalized if len(normalized) <= MAX_URL_LENGTH else None
+
+
+def normalize_url(raw: str) -> str | None:
+    """The registry's normal form of `raw`, or None when the client cannot be sure of it."""
+    if not isinstance(raw, str):
+        return None
+    if len(raw) <= MAX_URL_LENGTH and (fast := _fast_normal_form(raw)) is not None:
+        return fast
+    text = raw.strip()
+    if not text or len(text) > MAX_URL_LENGTH or _STRAY_PERCENT.search(text):
+        return None
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in text):
+        return None
+    try:
+        parts = urlsplit(text)
+        scheme = parts.scheme.lower()
+        if scheme not in _DEFAULT_PORTS or parts.username is not None or parts.password is not None:
+            return None
+        host = parts.hostname or ""
+        port = parts.port
+    except ValueError:
+        return None
+    if "[" in parts.netloc or not host:
+        return None
+    try:
+        host = ".".join(label if label.isascii() else label.encode("idna").decode("ascii") for label in host.split("."))
+    except UnicodeError:
+        return None
+    host = host.lower()
+    authority = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = _remove_dot_segments(_decode_unreserved(parts.path)) or "/"
+    candidate = f"{scheme}://{authority}{path}"
+    if parts.query or text.split("#", 1)[0].endswith("?"):
+        candidate += "?" + _decode_unreserved(parts.query)
+    # Only a result the registry would itself leave untouched is trusted.
+    return candidate if _fast_normal_form(candidate) == candidate else None
+
+
+def url_host(normalized: str) -> str | None:
+    match = _NORMAL_HOST.match(normalized)
+    return match.group(1) if match else None
+
+
+def _decode_unreserved(component: str) -> str:
+    def decode(match: re.Match[str]) -> str:
+        character = chr(int(match.group()[1:], 16))
+        return character if character in _UNRESERVED else match.group().upper()
+
+    return _PERCENT.sub(decode, component)
+
+
+def _remove_dot_segments(path: str) -> str:
+    """RFC 3986 section 5.2.4."""
+    output: list[str] = []
+    while path:
+        if path.startswith("../"):
+            path = path[3:]
+        elif path.startswith("./") or path.startswith("/./"):
+            path = path[2:]
+        elif path == "/.":
+            path = "/"
+        elif path.startswith("/../"):
+            path = path[3:]
+            if output:
+                output.pop()
+        elif path == "/..":
+            path = "/"
+            if output:
+                output.pop()
+        elif path in (".", ".."):
+            path = ""
+        else:
+            start = 1 if path.startswith("/") else 0
+            end = path.find("/", start)
+            end = len(path) if end < 0 else end
+            output.append(path[:end])
+            path = path[end:]
+    return "".join(output)
+
+
+def pattern_matches(pattern: str, url: str) -> bool:
+    """RFC 9309 matching of a normalised pattern against a normalised URL (the registry's rule)."""
+    anchored = pattern.endswith("$")
+    first, *rest = pattern.removesuffix("$").split("*")
+    url = url.replace("*", "%2A").replace("$", "%24")
+    if not url.startswith(first):
+        return False
+    if not rest:
+        return url == first or not anchored
+    position = len(first)
+    *middle, last = rest
+    for piece in middle:
+        found = url.find(piece, position)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    if anchored:
+        return url.endswith(last) and len(url) - len(last) >= position
+    return url.find(last, position) >= 0
