@@ -31,7 +31,7 @@ from typing import Any
 
 from django.conf import settings
 
-from registry.matching.fingerprints import MAX_NEAR_MATCH_DISTANCE, phash_probe_cost
+from registry.matching.fingerprints import DEFAULT_NEAR_MATCH_DISTANCE, MAX_NEAR_MATCH_DISTANCE, phash_probe_cost
 
 WINDOW_SECONDS = 60
 # One unit buys this many band probes; at the default distance 8 a phash item costs 8 units.
@@ -42,7 +42,7 @@ URL_CHARACTERS_PER_UNIT = 512
 # A file is read, hashed and, if an image, decoded: one unit per started MiB, at least this many.
 FILE_MIN_UNITS = 10
 FILE_BYTES_PER_UNIT = 1024 * 1024
-DEFAULT_MAX_DISTANCE = 8
+DEFAULT_MAX_DISTANCE = DEFAULT_NEAR_MATCH_DISTANCE
 # Short, so that a Redis that is away costs a request a fraction of a second, not a hang.
 _SOCKET_TIMEOUT_SECONDS = 0.5
 

@@ -16,6 +16,8 @@ from django.utils.translation import gettext as _
 
 from registry.exceptions import KyokaError, ValidationFailed
 from registry.matching.fingerprints import (
+    DEFAULT_NEAR_MATCH_DISTANCE,
+    MAX_NEAR_MATCH_DISTANCE,
     PHASH_PROBE_BUDGET,
     FileRejected,
     fingerprint_file,
@@ -33,8 +35,8 @@ from registry.territories import is_territory
 MAX_ITEMS = 10_000
 MAX_FILES = 100
 MAX_FILE_BYTES = 50 * 1024 * 1024
-DEFAULT_MAX_DISTANCE = 8
-MAX_DISTANCE = 12
+DEFAULT_MAX_DISTANCE = DEFAULT_NEAR_MATCH_DISTANCE
+MAX_DISTANCE = MAX_NEAR_MATCH_DISTANCE
 MAX_REF_LENGTH = 200
 ITEM_KEYS = ("sha256", "phash", "url", "identifier")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -64,6 +64,8 @@ DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 # took 1.3 s and 256 MB as RGBA), so a larger image is refused as a decompression bomb rather
 # than letting one request buy minutes of CPU. Downscale a larger master before registering it.
 DEFAULT_MAX_PIXELS = 40_000_000
+# Near matches: the Hamming distance a phash item asks for when it names none, and the most it may.
+DEFAULT_NEAR_MATCH_DISTANCE = 8
 MAX_NEAR_MATCH_DISTANCE = 12
 # The most band probes (see `phash_probe_cost`) one request may ask for, summed over its phash
 # items. A probe is one bucket looked up in one band; at the default distance 8 an item costs
