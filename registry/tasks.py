@@ -53,3 +53,21 @@ def process_bulk_upload(*, upload_id: str) -> None:
         raise
     if more:
         process_bulk_upload.delay(upload_id=upload_id)
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    # Each network method is bounded (registry.hosts.proof.LOOKUP_SECONDS); these are backstops.
+    soft_time_limit=60,
+    time_limit=90,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def host_verify(*, host_id: int, requested_by: str = "") -> None:
+    # Retries and redelivery are safe: the lookup only reads from the network, and recording it
+    # is one locked update that never un-proves a claim, so running it twice records the same.
+    from registry.services.hosts import do_host_verify_lookup
+
+    do_host_verify_lookup(host_id=host_id, requested_by=requested_by)
