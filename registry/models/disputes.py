@@ -5,6 +5,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from registry.models.organizations import Organization
 from registry.models.works import Work
@@ -12,20 +13,20 @@ from registry.models.works import Work
 
 class Dispute(models.Model):
     class Kind(models.TextChoices):
-        OWNERSHIP = "ownership", "Ownership"
-        GRANT_VALIDITY = "grant_validity", "Grant validity"
-        OTHER = "other", "Other"
+        OWNERSHIP = "ownership", _("Ownership")
+        GRANT_VALIDITY = "grant_validity", _("Grant validity")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        UNDER_REVIEW = "under_review", "Under review"
-        UPHELD = "upheld", "Upheld"
-        REJECTED = "rejected", "Rejected"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        OPEN = "open", _("Open")
+        UNDER_REVIEW = "under_review", _("Under review")
+        UPHELD = "upheld", _("Upheld")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     class Remedy(models.TextChoices):
-        WITHDRAW = "withdraw", "Withdraw the respondent's work"
-        TRANSFER = "transfer", "Transfer the respondent's work to the claimant"
+        WITHDRAW = "withdraw", _("Withdraw the respondent's work")
+        TRANSFER = "transfer", _("Transfer the respondent's work to the claimant")
 
     OPEN_STATUSES = (Status.OPEN, Status.UNDER_REVIEW)
     DECIDED_STATUSES = (Status.UPHELD, Status.REJECTED)
@@ -111,8 +112,8 @@ class Dispute(models.Model):
 
 class DisputeWork(models.Model):
     class Side(models.TextChoices):
-        CLAIMANT = "claimant", "Claimant"
-        RESPONDENT = "respondent", "Respondent"
+        CLAIMANT = "claimant", _("Claimant")
+        RESPONDENT = "respondent", _("Respondent")
 
     dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="dispute_works")
     work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="dispute_links")
@@ -134,10 +135,10 @@ class DisputeWork(models.Model):
 
 class DisputeEvent(models.Model):
     class Kind(models.TextChoices):
-        COMMENT = "comment", "Comment"
-        TRANSITION = "transition", "Transition"
-        INFO_REQUESTED = "info_requested", "Information requested"
-        ASSIGNED = "assigned", "Assigned"
+        COMMENT = "comment", _("Comment")
+        TRANSITION = "transition", _("Transition")
+        INFO_REQUESTED = "info_requested", _("Information requested")
+        ASSIGNED = "assigned", _("Assigned")
 
     dispute = models.ForeignKey(Dispute, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=20, choices=Kind.choices)
@@ -198,9 +199,9 @@ class SimilarityFlag(models.Model):
     """
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        DISMISSED = "dismissed", "Dismissed"
-        ESCALATED = "escalated", "Escalated to a dispute"
+        OPEN = "open", _("Open")
+        DISMISSED = "dismissed", _("Dismissed")
+        ESCALATED = "escalated", _("Escalated to a dispute")
 
     work_a = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="+")
     work_b = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="+")

@@ -34,8 +34,8 @@ class Grant(models.Model):
     """An explicit, prior permission. Never edited: a change is a revocation and a new grant."""
 
     class Scope(models.TextChoices):
-        WORK = "work", "One work and everything under it"
-        CATALOG = "catalog", "The whole catalog, present and future"
+        WORK = "work", _("One work and everything under it")
+        CATALOG = "catalog", _("The whole catalog, present and future")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     grantor = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="grants_issued")

@@ -5,6 +5,7 @@ import secrets
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from registry.models.organizations import Organization
 
@@ -22,9 +23,9 @@ class VerifiedHost(models.Model):
     """
 
     class Method(models.TextChoices):
-        DNS = "dns", "DNS TXT record"
-        HTTP = "http", "File on the web server"
-        REVIEWER = "reviewer", "Confirmed by a reviewer"
+        DNS = "dns", _("DNS TXT record")
+        HTTP = "http", _("File on the web server")
+        REVIEWER = "reviewer", _("Confirmed by a reviewer")
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="hosts")
     # Lower-case, IDNA (xn--) form, no port, no trailing dot.

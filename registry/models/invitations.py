@@ -12,7 +12,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class UserProfile(models.Model):
@@ -39,10 +39,10 @@ class InvitationQuerySet(models.QuerySet):
 
 class Invitation(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", _("Pending")
-        ACCEPTED = "accepted", _("Accepted")
-        DECLINED = "declined", _("Declined")
-        REVOKED = "revoked", _("Revoked")
+        PENDING = "pending", pgettext_lazy("invitation status", "Pending")
+        ACCEPTED = "accepted", pgettext_lazy("invitation status", "Accepted")
+        DECLINED = "declined", pgettext_lazy("invitation status", "Declined")
+        REVOKED = "revoked", pgettext_lazy("invitation status", "Withdrawn")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey("registry.Organization", on_delete=models.CASCADE, related_name="invitations")

@@ -3,12 +3,13 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 
 class Organization(models.Model):
     class Kind(models.TextChoices):
-        RIGHTSHOLDER = "rightsholder", "Rightsholder"
-        AI_DEVELOPER = "ai_developer", "AI developer"
+        RIGHTSHOLDER = "rightsholder", _("Rightsholder")
+        AI_DEVELOPER = "ai_developer", _("AI developer")
 
     slug = models.SlugField(max_length=80, unique=True)
     name = models.CharField(max_length=200)
@@ -44,9 +45,9 @@ class Organization(models.Model):
 
 class Membership(models.Model):
     class Role(models.TextChoices):
-        OWNER = "owner", "Owner"
-        MANAGER = "manager", "Manager"
-        VIEWER = "viewer", "Viewer"
+        OWNER = "owner", _("Owner")
+        MANAGER = "manager", _("Manager")
+        VIEWER = "viewer", _("Viewer")
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")

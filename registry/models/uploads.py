@@ -5,18 +5,19 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from registry.models.organizations import Organization
 
 
 class BulkUpload(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        VALIDATING = "validating", "Validating"
-        PROCESSING = "processing", "Processing"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", _("Pending")
+        VALIDATING = "validating", _("Validating")
+        PROCESSING = "processing", _("Processing")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
 
     FINISHED = (Status.DONE, Status.FAILED, Status.CANCELLED)
 

@@ -4,6 +4,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from registry.indexes import EqualityIndex
 from registry.models.organizations import Organization
@@ -19,17 +20,17 @@ class WorkQuerySet(models.QuerySet["Work"]):
 
 class Work(models.Model):
     class Kind(models.TextChoices):
-        IMAGE = "image", "Image"
-        VIDEO = "video", "Video"
-        AUDIO = "audio", "Audio"
-        TEXT = "text", "Text"
-        CHARACTER = "character", "Character"
-        COLLECTION = "collection", "Collection"
-        OTHER = "other", "Other"
+        IMAGE = "image", _("Image")
+        VIDEO = "video", _("Video")
+        AUDIO = "audio", _("Audio")
+        TEXT = "text", _("Text")
+        CHARACTER = "character", _("Character")
+        COLLECTION = "collection", _("Collection")
+        OTHER = "other", _("Other")
 
     class Status(models.TextChoices):
-        ACTIVE = "active", "Active"
-        WITHDRAWN = "withdrawn", "Withdrawn"
+        ACTIVE = "active", _("Active")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="works")
@@ -108,10 +109,10 @@ class PerceptualHash(models.Model):
     """
 
     class Source(models.TextChoices):
-        IMAGE = "image", "Whole image"
-        MIRROR = "mirror", "Mirrored image"
-        CROP = "crop", "Crop"
-        FRAME = "frame", "Video frame"
+        IMAGE = "image", _("Whole image")
+        MIRROR = "mirror", _("Mirrored image")
+        CROP = "crop", _("Crop")
+        FRAME = "frame", _("Video frame")
 
     content_file = models.ForeignKey(ContentFile, on_delete=models.CASCADE, related_name="perceptual_hashes")
     # Denormalised from content_file so a near-match query touches one table.
@@ -159,13 +160,13 @@ class WorkURL(models.Model):
 
 class WorkIdentifier(models.Model):
     class Scheme(models.TextChoices):
-        ISAN = "isan", "ISAN"
-        EIDR = "eidr", "EIDR"
-        ISBN = "isbn", "ISBN"
-        ISRC = "isrc", "ISRC"
-        ISWC = "iswc", "ISWC"
-        ISCC = "iscc", "ISCC"
-        DOI = "doi", "DOI"
+        ISAN = "isan", _("ISAN")
+        EIDR = "eidr", _("EIDR")
+        ISBN = "isbn", _("ISBN")
+        ISRC = "isrc", _("ISRC")
+        ISWC = "iswc", _("ISWC")
+        ISCC = "iscc", _("ISCC")
+        DOI = "doi", _("DOI")
 
     work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="identifiers")
     scheme = models.CharField(max_length=10, choices=Scheme.choices)
