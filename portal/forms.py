@@ -51,6 +51,10 @@ DISPUTE_KIND_LABELS = {
 DISPUTE_KIND_CHOICES = [(k, DISPUTE_KIND_LABELS[k]) for k in Dispute.Kind.values]
 
 
+# A browser's type=url refuses "example.com" before the form is sent; the field itself adds https://.
+URL_WITHOUT_SCHEME = forms.TextInput(attrs={"inputmode": "url", "autocomplete": "url", "spellcheck": "false"})
+
+
 def split_lines(text: str) -> list[str]:
     """References typed in a form, one per line: a URL may hold commas (and `;`), so nothing else splits."""
     return [line.strip() for line in text.splitlines() if line.strip()] if text else []
@@ -133,7 +137,8 @@ class OrganizationForm(forms.Form):
         ],
     )
     country = forms.CharField(label=_("Country (ISO code, e.g. JP)"), max_length=2, required=False)
-    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https")
+    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https", widget=URL_WITHOUT_SCHEME,
+                             help_text=_("example.com is read as https://example.com."))
 
 
 class InviteForm(forms.Form):
@@ -223,7 +228,8 @@ class GrantForm(forms.Form):
         help_text=_("The last day the grant is in force. Leave empty for no end date."),
     )
     attribution = forms.CharField(label=_("Attribution"), required=False)
-    licence_url = forms.URLField(label=_("Licence URL"), required=False, assume_scheme="https")
+    licence_url = forms.URLField(label=_("Licence URL"), required=False, assume_scheme="https",
+                                 widget=URL_WITHOUT_SCHEME)
     compensation = forms.CharField(
         label=_("Compensation terms"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
@@ -381,7 +387,7 @@ class VerificationRequestForm(forms.Form):
         label=_("Registration number"), max_length=100, required=False,
         help_text=_("For a Japanese company, its 13-digit corporate number (法人番号)."),
     )
-    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https",
+    website = forms.URLField(label=_("Website"), required=False, assume_scheme="https", widget=URL_WITHOUT_SCHEME,
                              help_text=_("example.com is read as https://example.com."))
     contact_email = forms.EmailField(label=_("Contact email for the reviewer"), required=False)
     evidence = MultipleFileField(

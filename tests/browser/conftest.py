@@ -63,14 +63,17 @@ def open_page(browser, portal_server, request):
     # Anything the Content-Security-Policy blocked: the pages must need no inline script or style.
     violations: list[str] = []
 
-    def make(language: str = "en"):
-        context = browser.new_context(locale="ja-JP" if language == "ja" else "en-GB", base_url=portal_server.url,
-                                      viewport={"width": 1280, "height": 900})
+    def make(language: str = "en", *, phone: bool = False):
+        context = browser.new_context(
+            locale="ja-JP" if language == "ja" else "en-GB", base_url=portal_server.url,
+            viewport={"width": 390, "height": 844} if phone else {"width": 1280, "height": 900},
+            is_mobile=phone, has_touch=phone, device_scale_factor=1)
         context.set_default_timeout(15_000)
         contexts.append(context)
         page = context.new_page()
         page.on("console", lambda message: violations.append(f"{page.url}: {message.text}")
-                if "Content Security Policy" in message.text else None)
+                if "Content Security Policy" in message.text or message.type == "error" else None)
+        page.on("pageerror", lambda error: violations.append(f"{page.url}: {error}"))
         return page
 
     yield make
@@ -84,7 +87,7 @@ def open_page(browser, portal_server, request):
     for context in contexts:
         context.close()
     if report is not None and report.passed:
-        assert not violations, f"the Content-Security-Policy blocked something: {violations}"
+        assert not violations, f"console errors or Content-Security-Policy violations: {violations}"
 
 
 def log_in(page, email: str, password: str = "pw-12345!") -> None:
@@ -92,4 +95,4 @@ def log_in(page, email: str, password: str = "pw-12345!") -> None:
     page.fill("input[name=username]", email)
     page.fill("input[name=password]", password)
     page.click("form.stack button[type=submit]")
-    page.wait_for_url(re.compile(r"/(studio|developer)/$"))
+    page.wait_for_url(re.compile(r"/(studio|developer|desk)/$"))
