@@ -1,0 +1,5 @@
+import sys
+
+from kyoka.cli import main
+
+sys.exit(main())
