@@ -5,6 +5,7 @@ from registry.api import (
     checks,
     disputes,
     grants,
+    hosts,
     keys,
     permission_requests,
     snapshots,
@@ -59,4 +60,8 @@ urlpatterns = [
     path("verification-requests", verification.VerificationRequestListView.as_view(), name="verification-requests"),
     path("keys", keys.ApiKeyListView.as_view(), name="keys"),
     path("keys/<int:key_id>/revoke", keys.ApiKeyRevokeView.as_view(), name="key-revoke"),
+    # Web hosts a studio proves it controls (standing for its URL registrations).
+    path("hosts", hosts.HostListView.as_view(), name="hosts"),
+    path("hosts/<str:host>", hosts.HostDetailView.as_view(), name="host-detail"),
+    path("hosts/<str:host>/verify", hosts.HostVerifyView.as_view(), name="host-verify"),
 ]
