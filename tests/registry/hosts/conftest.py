@@ -28,6 +28,7 @@ from cryptography.x509.oid import NameOID
 from django.core.cache import cache
 
 from registry.hosts import proof
+from tests.registry.api.conftest import caller, client_for, key_for  # noqa: F401 - the API tests' fixtures
 
 # Documentation-range-looking but globally routable addresses, so the address checks pass them.
 PUBLIC_V4 = "93.184.216.34"

@@ -11,7 +11,7 @@ from registry.models import AuditEvent, VerifiedHost
 from registry.services.hosts import do_host_claim, do_host_confirm
 from registry.tasks import host_verify
 from tests.conftest import OPERATOR, owner_of
-from tests.registry.api.conftest import CALLERS, assert_error, caller, client_for, key_for  # noqa: F401
+from tests.registry.api.conftest import CALLERS, assert_error
 
 pytestmark = pytest.mark.django_db
 
