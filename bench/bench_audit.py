@@ -130,7 +130,7 @@ def append_one_by_one(count: int) -> float:
     from registry.access import Actor
     from registry.services.audit import audit_append
 
-    actor = Actor.for_system("bench")
+    actor = Actor.for_operator("bench")
     started = time.perf_counter()
     for n in range(count):
         with transaction.atomic():

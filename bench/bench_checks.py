@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 ENV = {
     "DATABASE_URL": os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/kyoka_bench"),
     "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/10"),
-    "SECRET_KEY": "bench-secret",
+    "SECRET_KEY": "kyoka-bench-" + "Jq7vR2mW9xT4pL8nB3cK6hF1dS5gZ0aY" * 2,  # production settings want 50+ characters
     "DEBUG": "false",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "SECURE_SSL_REDIRECT": "false",
@@ -74,10 +74,10 @@ def seed(works: int, reseed: bool) -> None:
     from django.core.management import call_command
     from django.db import connection
 
+    from registry.access import Actor
     from registry.matching.fingerprints import phash_bands
     from registry.models import ApiKey, Organization, Work
-    from registry.access import Actor
-    from registry.services.organizations import organization_create, organization_verify
+    from registry.services.organizations import do_organization_create, do_organization_verify
     from registry.services.references import url_key
 
     call_command("migrate", verbosity=0)
@@ -91,13 +91,13 @@ def seed(works: int, reseed: bool) -> None:
             "registry_workurl, registry_workidentifier, registry_grant, registry_disputework, registry_disputeevent, "
             "registry_dispute, registry_work, registry_apikey, registry_membership, registry_organization CASCADE"
         )
-    system = Actor.for_system("bench")
+    system = Actor.for_operator("bench")
     User = get_user_model()
 
     def org(name: str, kind: str, verified: bool) -> Organization:
         owner, _ = User.objects.get_or_create(username=f"{name}@bench.example")
-        created = organization_create(actor=system, name=name, kind=kind, owner=owner)
-        return organization_verify(actor=system, organization=created) if verified else created
+        created = do_organization_create(acting=system, name=name, kind=kind, owner=owner)
+        return do_organization_verify(acting=system, organization=created) if verified else created
 
     studios = [org(f"Studio {n}", "rightsholder", verified=n != STUDIOS - 1) for n in range(STUDIOS)]
     developer = org("Bench AI", "ai_developer", verified=True)
@@ -166,12 +166,12 @@ def seed(works: int, reseed: bool) -> None:
 
 
 def api_key() -> str:
-    from registry.models import Organization
     from registry.access import Actor
-    from registry.services.api_keys import api_key_create
+    from registry.models import Organization
+    from registry.services.api_keys import do_api_key_create
 
     developer = Organization.objects.get(name="Bench AI")
-    key, raw = api_key_create(actor=Actor.for_system("bench"), organization=developer, scopes=["checks"])
+    key, raw = do_api_key_create(acting=Actor.for_operator("bench"), organization=developer, scopes=["checks"])
     key.quota_per_minute = 10_000_000
     key.save(update_fields=["quota_per_minute"])
     return raw

@@ -1,4 +1,4 @@
-"""Routes of the administrators' desk (staff only)."""
+"""Routes of the reviewers' desk (reviewers only)."""
 
 from django.urls import path
 
@@ -26,6 +26,9 @@ urlpatterns = [
     path("verification/<int:request_id>/approve", desk.verification_approve_view, name="verification-approve"),
     path("verification/<int:request_id>/reject", desk.verification_reject_view, name="verification-reject"),
     path("keys/<int:key_id>/suspend", desk.api_key_suspend_view, name="api-key-suspend"),
+    path("flags/", desk.similarity_flags, name="flags"),
+    path("flags/<int:flag_id>/dismiss", desk.similarity_flag_dismiss_view, name="flag-dismiss"),
+    path("flags/<int:flag_id>/escalate", desk.similarity_flag_escalate_view, name="flag-escalate"),
     path("history/", desk.history_lookup, name="history-lookup"),
     path("history/<str:object_type>/<str:object_id>/", desk.history, name="history"),
 ]

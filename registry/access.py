@@ -1,8 +1,12 @@
-"""Who is acting, and what they may do.
+"""Who is acting, and what they may do: the one place where permission is decided.
 
-Every service takes `actor=` and asks `authorize` before it changes anything: a person acts
-through their membership role, a machine through its API key's organisation and scopes,
-a reviewer through Django staff status and the "reviewer" group.
+A public service asks `authorize` (or `authorize_reviewer`) and then calls its core action
+(`do_<entity>_<verb>`), which only acts and names who acted in the audit trail. A person acts
+through their membership role, a machine through its API key's organisation and scopes, a
+reviewer through Django staff status and the "reviewer" group (`Actor.is_reviewer`, the one
+definition). Nothing gets through because of a label: an operator actor (a management
+command, a task, Kyoka's own conflict detection) is refused by every check here; it exists
+only so that a core called directly can name who acted.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext as _
 
 from registry.exceptions import PermissionDenied
@@ -23,7 +28,8 @@ REVIEWER_GROUP = "reviewer"
 class Actor:
     user: AbstractBaseUser | None = None
     api_key: ApiKey | None = None
-    system: str = ""
+    # A label for the audit trail when no person or key acts (e.g. "manage.py createorg").
+    operator: str = ""
 
     @classmethod
     def for_user(cls, user: AbstractBaseUser) -> Actor:
@@ -34,8 +40,9 @@ class Actor:
         return cls(api_key=api_key)
 
     @classmethod
-    def for_system(cls, reason: str) -> Actor:
-        return cls(system=reason)
+    def for_operator(cls, name: str) -> Actor:
+        """An actor that authorization always refuses; cores accept it for their audit row."""
+        return cls(operator=name)
 
     @property
     def label(self) -> str:
@@ -44,7 +51,7 @@ class Actor:
             return f"user:{self.user.pk}:{self.user.get_username()}"
         if self.api_key is not None:
             return f"key:{self.api_key.prefix}"
-        return f"system:{self.system}"
+        return f"operator:{self.operator}"
 
     @property
     def user_or_none(self) -> AbstractBaseUser | None:
@@ -66,10 +73,17 @@ class Actor:
         )
 
 
+def reviewers_filter() -> Q:
+    """`Actor.is_reviewer` as a query over users, for lists of reviewers (assignment, filters)."""
+    return Q(is_active=True, is_staff=True) & (Q(is_superuser=True) | Q(groups__name=REVIEWER_GROUP))
+
+
+def reviewers(users: QuerySet) -> QuerySet:
+    return users.filter(reviewers_filter()).distinct()
+
+
 def authorize(actor: Actor, organization: Organization, *, role: str, scope: str) -> None:
     """Raise PermissionDenied unless the actor may act for `organization` at `role` (or with `scope`)."""
-    if actor.system:
-        return
     if actor.api_key is not None:
         key = actor.api_key
         if not key.is_usable or key.organization_id != organization.pk:
@@ -89,7 +103,5 @@ def authorize(actor: Actor, organization: Organization, *, role: str, scope: str
 
 
 def authorize_reviewer(actor: Actor) -> None:
-    if actor.system:
-        return
     if not actor.is_reviewer:
         raise PermissionDenied(_("Only reviewers may do this."))

@@ -1,13 +1,21 @@
-"""The Django admin: raw data for staff. State changes go through the services (as admin actions)."""
+"""The Django admin: raw data for reviewers, read-only. State changes only through admin actions,
+which call registry's services (each authorises the reviewer and writes the audit row).
+
+No model here can be added, changed or deleted in the admin: an organisation made there would
+have no owner and no audit row, an edited slug or kind would bypass every rule of the services.
+Reviewers (`Actor.is_reviewer`: staff in the "reviewer" group, or superusers) may view every
+registry model without Django model permissions of their own.
+"""
 
 from django.contrib import admin, messages
 
 from registry import models
-from registry.exceptions import KyokaError
 from registry.access import Actor
+from registry.exceptions import KyokaError
 from registry.services.api_keys import api_key_suspend
-from registry.services.grants import grant_revoke
+from registry.services.grants import grant_revoke_by_reviewer
 from registry.services.organizations import organization_verify
+from registry.services.verification import organization_suspend
 
 
 def _apply_to_each(modeladmin, request, queryset, service) -> None:
@@ -20,8 +28,12 @@ def _apply_to_each(modeladmin, request, queryset, service) -> None:
             modeladmin.message_user(request, f"{obj}: {exc.message}", messages.ERROR)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
+def _is_reviewer(request) -> bool:
+    return Actor.for_user(request.user).is_reviewer
+
+
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -30,44 +42,49 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        return _is_reviewer(request) or super().has_view_permission(request, obj)
 
-class MembershipInline(admin.TabularInline):
+    def has_module_permission(self, request):
+        return _is_reviewer(request) or super().has_module_permission(request)
+
+
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
+
+
+class MembershipInline(ReadOnlyMixin, admin.TabularInline):
     model = models.Membership
     extra = 0
     readonly_fields = ("user", "role", "created_at")
     can_delete = False
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(models.Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(ReadOnlyAdmin):
     list_display = ("name", "slug", "kind", "verified_at", "suspended_at", "created_at")
     list_filter = ("kind", ("verified_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "slug", "legal_name")
-    readonly_fields = ("verified_at", "verified_by", "suspended_at", "created_at")
     inlines = [MembershipInline]
-    actions = ["verify"]
+    actions = ["verify", "suspend"]
 
-    @admin.action(description="Verify selected organisations")
+    @admin.action(description="Verify selected organisations (closes their pending verification requests)")
     def verify(self, request, queryset):
         _apply_to_each(self, request, queryset,
                        lambda actor, organization: organization_verify(actor=actor, organization=organization))
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    @admin.action(description="Suspend selected organisations")
+    def suspend(self, request, queryset):
+        _apply_to_each(self, request, queryset, lambda actor, organization: organization_suspend(
+            actor=actor, organization=organization, reason="Suspended by a reviewer in the admin"))
 
 
-class ContentFileInline(admin.TabularInline):
+class ContentFileInline(ReadOnlyMixin, admin.TabularInline):
     model = models.ContentFile
     extra = 0
     fields = ("sha256", "media_type", "size", "width", "height", "original_name")
     readonly_fields = fields
     can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(models.Work)
@@ -88,7 +105,7 @@ class GrantAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Revoke selected grants")
     def revoke(self, request, queryset):
-        _apply_to_each(self, request, queryset, lambda actor, grant: grant_revoke(
+        _apply_to_each(self, request, queryset, lambda actor, grant: grant_revoke_by_reviewer(
             actor=actor, grant=grant, reason="Revoked by an administrator"))
 
 
@@ -105,7 +122,8 @@ class ApiKeyAdmin(ReadOnlyAdmin):
 
 @admin.register(models.AuditEvent)
 class AuditEventAdmin(ReadOnlyAdmin):
-    list_display = ("seq", "created_at", "actor", "organization", "action", "object_type", "object_id")
+    list_display = ("seq", "created_at", "actor", "organization_ref", "organization", "action", "object_type",
+                    "object_id")
     list_filter = ("action",)
     search_fields = ("object_id", "organization", "actor")
 
@@ -114,5 +132,6 @@ for model in (
     models.ContentFile, models.PerceptualHash, models.WorkURL, models.WorkIdentifier, models.Check,
     models.WorkAccess, models.PermissionRequest, models.BulkUpload, models.BulkUploadError, models.Dispute,
     models.DisputeEvent, models.EvidenceFile, models.Membership, models.VerificationRequest,
+    models.SimilarityFlag, models.VerifiedHost,
 ):
     admin.site.register(model, ReadOnlyAdmin)

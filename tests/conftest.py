@@ -1,4 +1,6 @@
-"""Shared fixtures. Data is set up through the services, as the application does it."""
+"""Shared fixtures. Data is set up through the services' cores (`do_*`), as the application's
+commands and tasks do; `OPERATOR` names the tests in the audit trail and is refused by every
+authorization check, so a test that means to exercise permissions uses a real member or key."""
 
 from __future__ import annotations
 
@@ -9,12 +11,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from registry.models import Membership, Organization
 from registry.access import REVIEWER_GROUP, Actor
-from registry.services.organizations import membership_add, organization_create, organization_verify
+from registry.models import Membership, Organization
+from registry.services.organizations import do_membership_add, do_organization_create, do_organization_verify
 from tests.factories import make_image_bytes
 
-SYSTEM = Actor.for_system("tests")
+OPERATOR = Actor.for_operator("tests")
 
 
 def require(condition: bool, reason: str) -> None:
@@ -52,9 +54,9 @@ def make_org(make_user):
              owner=None) -> Organization:
         n = next(counter)
         owner = owner or make_user(f"owner{n}-{kind}@example.com")
-        org = organization_create(actor=SYSTEM, name=name or f"{kind} {n}", kind=kind, owner=owner)
+        org = do_organization_create(acting=OPERATOR, name=name or f"{kind} {n}", kind=kind, owner=owner)
         if verified:
-            org = organization_verify(actor=SYSTEM, organization=org)
+            org = do_organization_verify(acting=OPERATOR, organization=org)
         return org
 
     return make
@@ -80,7 +82,7 @@ def member(make_user):
 
     def make(org: Organization, role: str) -> Actor:
         user = make_user()
-        membership_add(actor=SYSTEM, organization=org, user=user, role=role)
+        do_membership_add(acting=OPERATOR, organization=org, user=user, role=role)
         return Actor.for_user(user)
 
     return make

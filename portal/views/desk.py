@@ -1,43 +1,31 @@
-"""The administrators' desk: the dispute queue, dispute pages, verification, histories.
+"""The reviewers' desk: the dispute queue, dispute pages, similarity flags, verification, histories.
 
-Staff only. Every action posts to one of registry's services, which checks that the user is
-a reviewer; the desk itself never writes a model.
+Reviewers only (`Actor.is_reviewer`): disputes, evidence and flags are the parties' private
+papers, so a staff member who is not a reviewer is refused like anyone else. Every read is a
+selector and every action one of registry's services, which checks the reviewer again; the
+desk itself never queries or writes a model.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from registry.exceptions import KyokaError
-from registry.models import (
-    ApiKey,
-    ContentFile,
-    Dispute,
-    DisputeEvent,
-    EvidenceFile,
-    Grant,
-    Organization,
-    VerificationRequest,
-    Work,
-)
-from registry.selectors.disputes import QUEUE_AGES, audit_history, dispute_comparison, dispute_queue
-from registry.access import REVIEWER_GROUP, Actor
+from portal.views.desk_verification import reviewer_required
+from registry.access import Actor
+from registry.exceptions import KyokaError, NotFound
+from registry.models import Dispute
+from registry.selectors import desk as selectors
+from registry.selectors.disputes import QUEUE_AGES, audit_history, dispute_comparison, dispute_freezes, dispute_queue
 from registry.services.api_keys import api_key_suspend
 from registry.services.disputes import (
     dispute_assign,
@@ -45,6 +33,8 @@ from registry.services.disputes import (
     dispute_decide,
     dispute_request_info,
     dispute_start_review,
+    similarity_flag_dismiss,
+    similarity_flag_escalate,
 )
 from registry.services.verification import (
     organization_suspend,
@@ -59,19 +49,12 @@ INLINE_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/w
 HISTORY_TYPES = ("work", "grant", "organization", "dispute", "api_key")
 
 
-def staff_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Signed-out visitors go to the login page; signed-in people who are not staff get 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        user = request.user
-        if not user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not (user.is_active and user.is_staff):
-            raise DjangoPermissionDenied
-        return view(request, *args, **kwargs)
-
-    return wrapper
+def _found(read: Callable[[], object]):
+    """A selector's NotFound is the page's 404."""
+    try:
+        return read()
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -89,16 +72,6 @@ def _run(request: HttpRequest, action: Callable[[], object], done: str) -> None:
         messages.success(request, done)
 
 
-def _reviewers():
-    return (
-        get_user_model()
-        .objects.filter(is_active=True, is_staff=True)
-        .filter(Q(is_superuser=True) | Q(groups__name=REVIEWER_GROUP))
-        .distinct()
-        .order_by("username")
-    )
-
-
 # --- the queue -----------------------------------------------------------------------------
 
 
@@ -110,7 +83,7 @@ STATUS_FILTERS = {
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def queue(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     filters = {
@@ -136,8 +109,8 @@ def queue(request: HttpRequest) -> HttpResponse:
             "statuses": Dispute.Status.choices,
             "kinds": Dispute.Kind.choices,
             "ages": list(QUEUE_AGES),
-            "reviewers": _reviewers(),
-            "pending_verifications": VerificationRequest.objects.filter(status="pending").count(),
+            "reviewers": selectors.reviewer_list(),
+            "pending_verifications": selectors.pending_verification_count(),
             "query": urlencode({key: value for key, value in filters.items() if value}),
         },
     )
@@ -147,17 +120,9 @@ def queue(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def dispute_detail(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
-    dispute = get_object_or_404(
-        Dispute.objects.select_related("claimant", "respondent", "assignee", "decided_by", "opened_by"),
-        pk=dispute_id,
-    )
-    timeline = (
-        DisputeEvent.objects.filter(dispute=dispute)
-        .select_related("actor", "organization")
-        .order_by("created_at", "pk")
-    )
+    dispute = _found(lambda: selectors.desk_dispute_get(dispute_id))
     comparison = dispute_comparison(dispute)
     return render(
         request,
@@ -166,25 +131,26 @@ def dispute_detail(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
             "dispute": dispute,
             "comparison": comparison,
             "comparison_sides": [("claimant", comparison.claimant), ("respondent", comparison.respondent)],
-            "timeline": timeline,
-            "evidence": EvidenceFile.objects.filter(dispute=dispute).select_related("organization"),
-            "reviewers": _reviewers(),
+            "timeline": selectors.desk_dispute_timeline(dispute),
+            "evidence": selectors.desk_dispute_evidence(dispute),
+            "freezing": dispute_freezes(dispute),
+            "reviewers": selectors.reviewer_list(),
             "remedies": Dispute.Remedy.choices,
         },
     )
 
 
 def _dispute_action(request: HttpRequest, dispute_id: uuid.UUID, action: Callable[[Dispute], object], done: str):
-    dispute = get_object_or_404(Dispute, pk=dispute_id)
+    dispute = _found(lambda: selectors.desk_dispute_get(dispute_id))
     _run(request, lambda: action(dispute), done)
     return redirect("desk:dispute", dispute_id=dispute.pk)
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def dispute_assign_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
     chosen = request.POST.get("assignee", "")
-    assignee = request.user if chosen == "me" else _reviewers().filter(pk=chosen).first() if chosen.isdigit() else None
+    assignee = request.user if chosen == "me" else selectors.reviewer_get(int(chosen)) if chosen.isdigit() else None
     return _dispute_action(
         request,
         dispute_id,
@@ -194,7 +160,7 @@ def dispute_assign_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResp
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def dispute_start_review_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
     return _dispute_action(
         request,
@@ -205,7 +171,7 @@ def dispute_start_review_view(request: HttpRequest, dispute_id: uuid.UUID) -> Ht
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def dispute_comment_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
     return _dispute_action(
         request,
@@ -216,9 +182,10 @@ def dispute_comment_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpRes
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def dispute_request_info_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
-    party = Organization.objects.filter(pk=request.POST.get("party") or None).first()
+    chosen = request.POST.get("party", "")
+    party = _found(lambda: selectors.organization_get(int(chosen))) if chosen.isdigit() else None
     return _dispute_action(
         request,
         dispute_id,
@@ -230,7 +197,7 @@ def dispute_request_info_view(request: HttpRequest, dispute_id: uuid.UUID) -> Ht
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def dispute_decide_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
     return _dispute_action(
         request,
@@ -250,11 +217,9 @@ def dispute_decide_view(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResp
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def content_file(request: HttpRequest, file_id: int) -> FileResponse:
-    record = get_object_or_404(ContentFile, pk=file_id)
-    if not record.file:
-        raise Http404
+    record = _found(lambda: selectors.desk_content_file_get(file_id))
     inline = record.media_type in INLINE_IMAGE_TYPES
     return FileResponse(
         record.file.open("rb"),
@@ -265,9 +230,9 @@ def content_file(request: HttpRequest, file_id: int) -> FileResponse:
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
-    record = get_object_or_404(EvidenceFile, pk=evidence_id)
+    record = _found(lambda: selectors.desk_evidence_get(evidence_id))
     return FileResponse(
         record.file.open("rb"),
         as_attachment=True,
@@ -280,62 +245,49 @@ def evidence_file(request: HttpRequest, evidence_id: int) -> FileResponse:
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def organizations(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()
-    found = Organization.objects.order_by("name")
-    if query:
-        found = found.filter(Q(name__icontains=query) | Q(slug__icontains=query) | Q(legal_name__icontains=query))
     return render(
         request,
         "desk/organizations.html",
         {
-            "pending": VerificationRequest.objects.filter(status="pending")
-            .select_related("organization")
-            .order_by("created_at"),
+            "pending": selectors.pending_verification_requests(),
             "query": query,
             "search_query": urlencode({"q": query}) if query else "",
-            "page": Paginator(found, PAGE_SIZE).get_page(request.GET.get("page")),
+            "page": Paginator(selectors.organization_search(query), PAGE_SIZE).get_page(request.GET.get("page")),
         },
     )
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def organization_detail(request: HttpRequest, organization_id: int) -> HttpResponse:
-    organization = get_object_or_404(Organization.objects.select_related("verified_by"), pk=organization_id)
-    requests = (
-        VerificationRequest.objects.filter(organization=organization)
-        .select_related("submitted_by", "decided_by")
-        .prefetch_related(Prefetch("evidence", EvidenceFile.objects.order_by("created_at")))
-        .order_by("-created_at")
-    )
+    found = selectors.organization_file(_found(lambda: selectors.organization_get(organization_id)))
     return render(
         request,
         "desk/organization.html",
         {
-            "organization": organization,
-            "requests": requests,
-            "members": organization.memberships.select_related("user").order_by("role", "user__username"),
-            "keys": ApiKey.objects.filter(organization=organization).order_by("-created_at"),
-            "disputes": Dispute.objects.filter(Q(claimant=organization) | Q(respondent=organization))
-            .select_related("claimant", "respondent")
-            .order_by("-created_at")[:20],
-            "work_count": Work.objects.filter(owner=organization).count(),
+            "organization": found.organization,
+            "requests": found.requests,
+            "members": found.members,
+            "keys": found.keys,
+            "disputes": found.disputes,
+            "work_count": found.work_count,
         },
     )
 
 
 def _organization_action(request: HttpRequest, organization_id: int, action, done: str) -> HttpResponse:
-    organization = get_object_or_404(Organization, pk=organization_id)
+    organization = _found(lambda: selectors.organization_get(organization_id))
     _run(request, lambda: action(organization), done)
     return redirect("desk:organization", organization_id=organization.pk)
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def verification_approve_view(request: HttpRequest, request_id: int) -> HttpResponse:
-    verification = get_object_or_404(VerificationRequest, pk=request_id)
+    verification = _found(lambda: selectors.verification_request_get(request_id))
     return _organization_action(
         request,
         verification.organization_id,
@@ -347,9 +299,9 @@ def verification_approve_view(request: HttpRequest, request_id: int) -> HttpResp
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def verification_reject_view(request: HttpRequest, request_id: int) -> HttpResponse:
-    verification = get_object_or_404(VerificationRequest, pk=request_id)
+    verification = _found(lambda: selectors.verification_request_get(request_id))
     return _organization_action(
         request,
         verification.organization_id,
@@ -361,7 +313,7 @@ def verification_reject_view(request: HttpRequest, request_id: int) -> HttpRespo
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def organization_suspend_view(request: HttpRequest, organization_id: int) -> HttpResponse:
     return _organization_action(
         request,
@@ -374,7 +326,7 @@ def organization_suspend_view(request: HttpRequest, organization_id: int) -> Htt
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def organization_unsuspend_view(request: HttpRequest, organization_id: int) -> HttpResponse:
     return _organization_action(
         request,
@@ -387,9 +339,9 @@ def organization_unsuspend_view(request: HttpRequest, organization_id: int) -> H
 
 
 @require_POST
-@staff_required
+@reviewer_required
 def api_key_suspend_view(request: HttpRequest, key_id: int) -> HttpResponse:
-    api_key = get_object_or_404(ApiKey, pk=key_id)
+    api_key = _found(lambda: selectors.api_key_get_any(key_id))
     return _organization_action(
         request,
         api_key.organization_id,
@@ -403,24 +355,16 @@ def api_key_suspend_view(request: HttpRequest, key_id: int) -> HttpResponse:
 
 def _subject(object_type: str, object_id: str) -> tuple[object | None, str]:
     """The thing whose history is shown, and a link to its desk page when it has one."""
-    try:
-        if object_type == "work":
-            return Work.objects.select_related("owner").filter(pk=object_id).first(), ""
-        if object_type == "grant":
-            return Grant.objects.select_related("grantor", "work").filter(pk=object_id).first(), ""
-        if object_type == "dispute":
-            return Dispute.objects.filter(pk=object_id).first(), reverse("desk:dispute", args=[object_id])
-        if object_type == "organization" and object_id.isdigit():
-            return Organization.objects.filter(pk=object_id).first(), reverse("desk:organization", args=[object_id])
-        if object_type == "api_key" and object_id.isdigit():
-            return ApiKey.objects.filter(pk=object_id).first(), ""
-    except DjangoValidationError:  # not a UUID
-        pass
-    return None, ""
+    subject = selectors.history_subject(object_type, object_id)
+    if subject is not None and object_type == "dispute":
+        return subject, reverse("desk:dispute", args=[object_id])
+    if subject is not None and object_type == "organization":
+        return subject, reverse("desk:organization", args=[object_id])
+    return subject, ""
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def history(request: HttpRequest, object_type: str, object_id: str) -> HttpResponse:
     if object_type not in HISTORY_TYPES:
         raise Http404
@@ -443,14 +387,52 @@ def history(request: HttpRequest, object_type: str, object_id: str) -> HttpRespo
 
 
 @require_GET
-@staff_required
+@reviewer_required
 def history_lookup(request: HttpRequest) -> HttpResponse:
     object_type = request.GET.get("type", "")
     object_id = request.GET.get("id", "").strip()
     if object_type == "organization" and object_id and not object_id.isdigit():
-        organization = Organization.objects.filter(slug=object_id).first()
+        organization = selectors.organization_by_slug(object_id)
         object_id = str(organization.pk) if organization else object_id
     if object_type not in HISTORY_TYPES or not object_id:
         messages.error(request, _("Choose what to look up and give its id."))
         return redirect("desk:queue")
     return redirect("desk:history", object_type=object_type, object_id=object_id)
+
+
+# --- similarity flags ----------------------------------------------------------------------
+
+
+@require_GET
+@reviewer_required
+def similarity_flags(request: HttpRequest) -> HttpResponse:
+    return render(request, "desk/flags.html", {"flags": selectors.similarity_flags_open()})
+
+
+def _flag_action(request: HttpRequest, flag_id: int, action: Callable, done: str) -> HttpResponse:
+    flag = _found(lambda: selectors.similarity_flag_get(flag_id))
+    _run(request, lambda: action(flag), done)
+    return redirect("desk:flags")
+
+
+@require_POST
+@reviewer_required
+def similarity_flag_dismiss_view(request: HttpRequest, flag_id: int) -> HttpResponse:
+    return _flag_action(
+        request, flag_id, lambda flag: similarity_flag_dismiss(actor=_actor(request), flag=flag), _("Flag dismissed.")
+    )
+
+
+@require_POST
+@reviewer_required
+def similarity_flag_escalate_view(request: HttpRequest, flag_id: int) -> HttpResponse:
+    flag = _found(lambda: selectors.similarity_flag_get(flag_id))
+    try:
+        dispute = similarity_flag_escalate(
+            actor=_actor(request), flag=flag, statement=request.POST.get("statement", "")
+        )
+    except KyokaError as exc:
+        messages.error(request, exc.message)
+        return redirect("desk:flags")
+    messages.success(request, _("A dispute is opened from the flag; it waits in triage until you start its review."))
+    return redirect("desk:dispute", dispute_id=dispute.pk)

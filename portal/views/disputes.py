@@ -16,11 +16,13 @@ from django.views.decorators.http import require_POST
 
 from portal.forms import DisputeCommentForm, DisputeForm, DisputeWithdrawForm
 from portal.views.common import add_domain_error, current_membership, organization_view
+from registry.access import ROLE_RANK, Actor
 from registry.exceptions import KyokaError, NotFound
 from registry.models import Dispute, Grant, Membership, Organization, Work
 from registry.selectors.disputes import (
     dispute_comparison,
     dispute_evidence,
+    dispute_freezes,
     dispute_get_for_party,
     dispute_timeline,
     disputes_of_party,
@@ -28,7 +30,6 @@ from registry.selectors.disputes import (
 )
 from registry.selectors.grants import grant_get
 from registry.selectors.works import work_get
-from registry.access import ROLE_RANK, Actor
 from registry.services.disputes import dispute_comment, dispute_open, dispute_withdraw
 from registry.services.evidence import Upload
 
@@ -54,7 +55,7 @@ def dispute_detail(request: HttpRequest, dispute_id: str, *, organization: Organ
 
 def _render_detail(request: HttpRequest, dispute: Dispute, *, organization: Organization,
                    comment_form: DisputeCommentForm, status: int = 200) -> HttpResponse:
-    comparison = dispute_comparison(dispute)
+    comparison = dispute_comparison(dispute, party=organization)
     membership = current_membership(request)
     can_act = membership is not None and ROLE_RANK[membership.role] >= ROLE_RANK[Membership.Role.MANAGER]
     return render(request, "web/disputes/detail.html", {
@@ -65,6 +66,7 @@ def _render_detail(request: HttpRequest, dispute: Dispute, *, organization: Orga
         "timeline": dispute_timeline(dispute),
         "evidence": dispute_evidence(dispute),
         "comment_form": comment_form,
+        "freezing": dispute_freezes(dispute),
         "can_act": can_act and dispute.is_open,
     }, status=status)
 
@@ -149,9 +151,14 @@ def dispute_new(request: HttpRequest, *, organization: Organization, actor: Acto
             except KyokaError as exc:
                 add_domain_error(form, exc)
             else:
-                messages.success(request, _("The dispute is filed. %(other)s is told, and a reviewer will take it up; "
-                                            "until it is decided, checks of its works answer disputed.")
-                                 % {"other": dispute.respondent.name})
+                if dispute_freezes(dispute):
+                    filed = _("The dispute is filed. %(other)s is told, and a reviewer will take it up; "
+                              "until it is decided, checks of its works answer disputed.")
+                else:
+                    filed = _("The dispute is filed. %(other)s is told, and a reviewer will take it up. Your "
+                              "organisation is not verified yet, so the dispute freezes nothing until a reviewer "
+                              "starts its review.")
+                messages.success(request, filed % {"other": dispute.respondent.name})
                 return redirect("web:dispute_detail", dispute_id=dispute.pk)
     return render(request, "web/disputes/new.html", {"form": form, "own_work": own_work, "grant": grant})
 

@@ -18,7 +18,7 @@ from rest_framework.views import APIView
 from registry.api.permissions import acting_organization, request_actor, require_scope
 from registry.exceptions import NotFound, ValidationFailed
 from registry.models import Dispute, DisputeEvent, DisputeWork, EvidenceFile, Organization, Work
-from registry.selectors.disputes import disputes_visible_to
+from registry.selectors.disputes import dispute_freezes, dispute_reference_owners, disputes_visible_to
 from registry.services import disputes as services
 
 SCOPE = "disputes"
@@ -28,15 +28,32 @@ SCOPE = "disputes"
 
 
 class DisputeWorkSerializer(serializers.ModelSerializer):
+    """A work of the dispute. A party sees its own works' references (external_ref, file hashes,
+    URLs, identifiers) and only the title of the other side's; reviewers see everything."""
+
     work = serializers.UUIDField(source="work_id")
     title = serializers.CharField(source="work.title")
-    external_ref = serializers.CharField(source="work.external_ref")
     owner = serializers.CharField(source="work.owner.slug")
     status = serializers.CharField(source="work.status")
+    references = serializers.SerializerMethodField(
+        help_text="external_ref, sha256, urls, identifiers; null for the other party's works."
+    )
 
     class Meta:
         model = DisputeWork
-        fields = ["work", "title", "external_ref", "owner", "status", "side"]
+        fields = ["work", "title", "owner", "status", "side", "freezes", "references"]
+
+    def get_references(self, link: DisputeWork) -> dict | None:
+        visible = self.context.get("visible_owners")
+        if visible is not None and link.work.owner_id not in visible:
+            return None
+        work = link.work
+        return {
+            "external_ref": work.external_ref,
+            "sha256": sorted(f.sha256 for f in work.files.all()),
+            "urls": sorted(u.url for u in work.urls.all()),
+            "identifiers": sorted(f"{i.scheme}:{i.value}" for i in work.identifiers.all()),
+        }
 
 
 class DisputeEventSerializer(serializers.ModelSerializer):
@@ -65,6 +82,9 @@ class DisputeSerializer(serializers.ModelSerializer):
     claimant = serializers.CharField(source="claimant.slug")
     respondent = serializers.CharField(source="respondent.slug")
     automatic = serializers.SerializerMethodField(help_text="Opened by Kyoka on a registration conflict.")
+    freezing = serializers.SerializerMethodField(
+        help_text="Whether, while open, it makes any of its works answer `disputed` (false: waiting in triage)."
+    )
 
     class Meta:
         model = Dispute
@@ -76,6 +96,7 @@ class DisputeSerializer(serializers.ModelSerializer):
             "respondent",
             "statement",
             "automatic",
+            "freezing",
             "decision_reason",
             "remedy",
             "decided_at",
@@ -85,6 +106,9 @@ class DisputeSerializer(serializers.ModelSerializer):
 
     def get_automatic(self, dispute: Dispute) -> bool:
         return dispute.conflict_key is not None
+
+    def get_freezing(self, dispute: Dispute) -> bool:
+        return dispute_freezes(dispute)
 
 
 class DisputeDetailSerializer(DisputeSerializer):
@@ -156,7 +180,9 @@ def _visible_dispute(request: Request, dispute_id: uuid.UUID, *, detail: bool = 
         disputes = disputes.prefetch_related(
             Prefetch(
                 "dispute_works",
-                DisputeWork.objects.select_related("work__owner").order_by("side", "work__title"),
+                DisputeWork.objects.select_related("work__owner")
+                .prefetch_related("work__files", "work__urls", "work__identifiers")
+                .order_by("side", "work__title"),
             ),
             Prefetch("events", DisputeEvent.objects.select_related("organization").order_by("created_at", "pk")),
             Prefetch("evidence", EvidenceFile.objects.select_related("organization").order_by("created_at")),
@@ -169,7 +195,8 @@ def _visible_dispute(request: Request, dispute_id: uuid.UUID, *, detail: bool = 
 
 def _detail(dispute_id: uuid.UUID, request: Request, status_code: int = status.HTTP_200_OK) -> Response:
     dispute = _visible_dispute(request, dispute_id, detail=True)
-    return Response(DisputeDetailSerializer(dispute).data, status=status_code)
+    context = {"visible_owners": dispute_reference_owners(request_actor(request))}
+    return Response(DisputeDetailSerializer(dispute, context=context).data, status=status_code)
 
 
 class DisputeListView(APIView):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from rest_framework.request import Request
 
+from registry.access import Actor
 from registry.api.authentication import KeyUser
 from registry.exceptions import NotFound, PermissionDenied, ValidationFailed
 from registry.models import Membership, Organization
-from registry.access import Actor
 
 ORGANIZATION_HEADER = "X-Kyoka-Organization"
 

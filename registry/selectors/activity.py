@@ -14,8 +14,8 @@ from typing import Any
 from django.db.models import Count, Max, Q, QuerySet
 from django.db.models.functions import TruncDate
 
-from registry.models import Organization, WorkAccess
 from registry.decisions.vocabulary import Decision
+from registry.models import Organization, WorkAccess
 
 # The answers a matched work can get (unregistered and invalid items match no work).
 ACCESS_DECISIONS = (Decision.PERMITTED, Decision.NOT_PERMITTED, Decision.DISPUTED)

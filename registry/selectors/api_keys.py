@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from registry.access import Actor, authorize
 from registry.exceptions import NotFound
 from registry.models import ApiKey, Membership, Organization
-from registry.access import Actor, authorize
 
 
 def api_key_list(*, actor: Actor, organization: Organization) -> QuerySet[ApiKey]:

@@ -6,9 +6,10 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from registry.access import Actor
 from registry.exceptions import NotFound
 from registry.matching.fingerprints import hamming_distance, phash_to_hex
 from registry.matching.identifiers import InvalidIdentifier, parse_identifier
@@ -26,7 +27,6 @@ from registry.models import (
     WorkIdentifier,
     WorkURL,
 )
-from registry.access import Actor
 
 
 def disputes_visible_to(actor: Actor) -> QuerySet[Dispute]:
@@ -43,6 +43,17 @@ def disputes_visible_to(actor: Actor) -> QuerySet[Dispute]:
     return disputes.filter(Q(claimant_id__in=organizations) | Q(respondent_id__in=organizations))
 
 
+def dispute_reference_owners(actor: Actor) -> set[int] | None:
+    """Whose works' references `actor` may see in a dispute: its own organisations' (None: all, a reviewer)."""
+    if actor.is_reviewer:
+        return None
+    if actor.api_key is not None:
+        return {actor.api_key.organization_id}
+    if actor.user_or_none is not None:
+        return set(Membership.objects.filter(user=actor.user_or_none).values_list("organization_id", flat=True))
+    return set()
+
+
 # The queue's age filter: disputes waiting longer than this many days.
 QUEUE_AGES = {"1d": 1, "7d": 7, "30d": 30}
 
@@ -55,8 +66,17 @@ def dispute_queue(
     assignee: str = "",
     me: int | None = None,
 ) -> QuerySet[Dispute]:
-    """The reviewers' queue, oldest first. `assignee`: "me", "none", a user id, or "" for anyone."""
-    disputes = Dispute.objects.select_related("claimant", "respondent", "assignee").order_by("created_at")
+    """The reviewers' queue, oldest first. `assignee`: "me", "none", a user id, or "" for anyone.
+
+    Each dispute carries `freezing`: whether any of its works answers `disputed` because of it.
+    One that does not is in triage: filed by a claimant without standing (or opened between
+    registrations without standing), waiting for a reviewer to start or reject it.
+    """
+    disputes = (
+        Dispute.objects.select_related("claimant", "respondent", "assignee")
+        .annotate(freezing=Exists(DisputeWork.objects.filter(dispute=OuterRef("pk"), freezes=True)))
+        .order_by("created_at")
+    )
     disputes = disputes.filter(status__in=statuses or list(Dispute.OPEN_STATUSES))
     if kind:
         disputes = disputes.filter(kind=kind)
@@ -69,6 +89,11 @@ def dispute_queue(
     elif assignee.isdigit():
         disputes = disputes.filter(assignee_id=int(assignee))
     return disputes
+
+
+def dispute_freezes(dispute: Dispute) -> bool:
+    """Whether this dispute, while open, makes any of its works answer `disputed`."""
+    return dispute.is_open and DisputeWork.objects.filter(dispute=dispute, freezes=True).exists()
 
 
 @dataclass
@@ -92,6 +117,8 @@ class WorkView:
     files: list[FileView] = field(default_factory=list)
     identifiers: list[str] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
+    # False when the viewer is the other party: only the title is theirs to see.
+    references_shown: bool = True
 
 
 @dataclass
@@ -113,8 +140,13 @@ class Comparison:
     pairs: list[PairView]
 
 
-def dispute_comparison(dispute: Dispute) -> Comparison:
+def dispute_comparison(dispute: Dispute, *, party: Organization | None = None) -> Comparison:
     """Both sides' works with their files, hashes and references, and each pair's distance.
+
+    For a reviewer (`party` None) everything. For a party, its own side's references and only
+    the titles of the other side's works: a dispute must not hand one side the other's hashes,
+    URLs and identifiers (a squatter would learn exactly what to register next). What the two
+    sides share (a pair's same SHA-256, identifiers, URLs) is the party's own, so it stays.
 
     Four queries whatever the number of works: links, files with their hashes, identifiers, URLs.
     """
@@ -135,6 +167,12 @@ def dispute_comparison(dispute: Dispute) -> Comparison:
     claimant = [v for v in views.values() if v.side == DisputeWork.Side.CLAIMANT]
     respondent = [v for v in views.values() if v.side == DisputeWork.Side.RESPONDENT]
     pairs = [_pair(c, r) for c in claimant for r in respondent]
+    if party is not None:
+        for view in views.values():
+            if view.work.owner_id != party.pk:
+                view.files, view.identifiers, view.urls, view.references_shown = [], [], [], False
+        for pair in pairs:
+            pair.phash_distance = None  # a distance to a hash the party may not see
     return Comparison(claimant=claimant, respondent=respondent, pairs=pairs)
 
 
@@ -171,13 +209,11 @@ def audit_history(*, object_type: str, object_id: str) -> QuerySet[AuditEvent]:
         about |= Q(object_type="grant", object_id__in=[str(pk) for pk in grants])
         about |= Q(object_type="dispute", object_id__in=[str(pk) for pk in disputes])
     elif object_type == "organization" and object_id.isdigit():
-        organization = Organization.objects.filter(pk=int(object_id)).first()
-        if organization is not None:
-            disputes = Dispute.objects.filter(Q(claimant=organization) | Q(respondent=organization)).values_list(
-                "pk", flat=True
-            )
-            about |= Q(organization=organization.slug)
-            about |= Q(object_type="dispute", object_id__in=[str(pk) for pk in disputes])
+        # By id, never by slug: a renamed organisation keeps its whole history.
+        organization_id = int(object_id)
+        disputes = Dispute.objects.filter(Q(claimant_id=organization_id) | Q(respondent_id=organization_id))
+        about |= Q(organization_ref_id=organization_id)
+        about |= Q(object_type="dispute", object_id__in=[str(pk) for pk in disputes.values_list("pk", flat=True)])
     return AuditEvent.objects.filter(about).order_by("seq")
 
 

@@ -10,9 +10,9 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from registry.access import Actor, authorize, authorize_reviewer
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import API_KEY_SCOPES, ApiKey, Membership, Organization
-from registry.access import Actor, authorize, authorize_reviewer
 from registry.services.audit import audit_append
 
 KEY_PREFIX = "kyoka"
@@ -28,12 +28,18 @@ def default_scopes(organization: Organization) -> list[str]:
     return [s for s in API_KEY_SCOPES if s != "checks"] + ["checks"]
 
 
-@transaction.atomic
 def api_key_create(
     *, actor: Actor, organization: Organization, name: str = "", scopes: Sequence[str] | None = None
 ) -> tuple[ApiKey, str]:
-    """Create a key and return it with its secret, which is never shown again."""
     authorize(actor, organization, role=Membership.Role.OWNER, scope="keys")
+    return do_api_key_create(acting=actor, organization=organization, name=name, scopes=scopes)
+
+
+@transaction.atomic
+def do_api_key_create(
+    *, acting: Actor, organization: Organization, name: str = "", scopes: Sequence[str] | None = None
+) -> tuple[ApiKey, str]:
+    """Create a key and return it with its secret, which is never shown again."""
     scopes = list(scopes) if scopes is not None else default_scopes(organization)
     if not scopes or any(s not in API_KEY_SCOPES for s in scopes):
         raise ValidationFailed(
@@ -44,39 +50,47 @@ def api_key_create(
     raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(
         organization=organization, name=name or f"key {prefix}", prefix=prefix,
-        secret_hash=hash_api_key(raw_key), scopes=sorted(set(scopes)), created_by=actor.user_or_none,
+        secret_hash=hash_api_key(raw_key), scopes=sorted(set(scopes)), created_by=acting.user_or_none,
     )
     audit_append(
-        actor=actor, action="api_key.create", object_type="api_key", object_id=str(api_key.pk),
-        organization=organization.slug, data={"prefix": prefix, "scopes": api_key.scopes},
+        actor=acting, action="api_key.create", object_type="api_key", object_id=str(api_key.pk),
+        organization=organization, data={"prefix": prefix, "scopes": api_key.scopes},
     )
     return api_key, raw_key
 
 
-@transaction.atomic
 def api_key_revoke(*, actor: Actor, api_key: ApiKey) -> ApiKey:
     authorize(actor, api_key.organization, role=Membership.Role.OWNER, scope="keys")
+    return do_api_key_revoke(acting=actor, api_key=api_key)
+
+
+@transaction.atomic
+def do_api_key_revoke(*, acting: Actor, api_key: ApiKey) -> ApiKey:
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if api_key.revoked_at is not None:
         raise Conflict(_("This key is already revoked."))
     api_key.revoked_at = timezone.now()
     api_key.save(update_fields=["revoked_at"])
     audit_append(
-        actor=actor, action="api_key.revoke", object_type="api_key", object_id=str(api_key.pk),
-        organization=api_key.organization.slug, data={"prefix": api_key.prefix},
+        actor=acting, action="api_key.revoke", object_type="api_key", object_id=str(api_key.pk),
+        organization=api_key.organization, data={"prefix": api_key.prefix},
     )
     return api_key
 
 
-@transaction.atomic
 def api_key_suspend(*, actor: Actor, api_key: ApiKey, reason: str = "") -> ApiKey:
-    """A reviewer stops a key at once (abuse, leak) without the owner's say."""
     authorize_reviewer(actor)
+    return do_api_key_suspend(acting=actor, api_key=api_key, reason=reason)
+
+
+@transaction.atomic
+def do_api_key_suspend(*, acting: Actor, api_key: ApiKey, reason: str = "") -> ApiKey:
+    """A reviewer stops a key at once (abuse, leak) without the owner's say."""
     api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     api_key.suspended_at = api_key.suspended_at or timezone.now()
     api_key.save(update_fields=["suspended_at"])
     audit_append(
-        actor=actor, action="api_key.suspend", object_type="api_key", object_id=str(api_key.pk),
-        organization=api_key.organization.slug, data={"prefix": api_key.prefix, "reason": reason},
+        actor=acting, action="api_key.suspend", object_type="api_key", object_id=str(api_key.pk),
+        organization=api_key.organization, data={"prefix": api_key.prefix, "reason": reason},
     )
     return api_key

@@ -1,10 +1,16 @@
 """Conflict detection: content one organisation registers that another already registered.
 
 Under an opt-in regime the danger is a false permission: someone registers a studio's art as
-their own and licenses it. So when a work's file (same SHA-256, or a perceptual hash within
-the match distance), identifier or exact URL matches another organisation's active work,
-Kyoka opens an ownership dispute by itself, and both works answer `disputed` until a
-reviewer decides.
+their own and licenses it. So when a work's exact reference (same SHA-256, identifier or exact
+URL) matches another organisation's active work, Kyoka opens an ownership dispute by itself.
+Whether it freezes (DESIGN.md "Disputes") follows the standing of the two registrations:
+both with standing, both freeze; only one with standing, the other one alone freezes — a
+later registration without standing never freezes an earlier one that has it; neither,
+nothing freezes and the dispute waits in the reviewers' triage queue.
+
+A perceptual (pHash) resemblance is not a claim of ownership: it raises one SimilarityFlag per
+pair of works for reviewers (closest distance kept), and none when either image is too plain to
+tell apart (registry/matching/plainness.py).
 """
 
 from __future__ import annotations
@@ -14,8 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import Q
 
+from registry.access import Actor
 from registry.matching.fingerprints import phash_to_hex
+from registry.matching.plainness import file_is_plain
+from registry.matching.urls import url_host
 from registry.models import (
     ContentFile,
     Dispute,
@@ -23,19 +33,20 @@ from registry.models import (
     DisputeWork,
     Organization,
     PerceptualHash,
+    SimilarityFlag,
     Work,
     WorkIdentifier,
     WorkURL,
 )
 from registry.selectors.matching import works_by_identifier, works_by_phash, works_by_sha256, works_by_url
-from registry.access import Actor
+from registry.selectors.standing import organizations_with_standing, urls_with_standing
 from registry.services.audit import audit_append
 from registry.services.notifications import notify_after_commit, notify_dispute_opened
 from registry.services.references import AddedReferences
 
-# The distance a check matches at by default: what a check would call the same image.
+# The distance a check matches at by default: what a check would call a similar image.
 CONFLICT_PHASH_DISTANCE = 8
-CONFLICT_DETECTOR = Actor.for_system("conflict-detection")
+CONFLICT_DETECTOR = Actor.for_operator("conflict-detection")
 
 WorkId = uuid.UUID
 
@@ -55,8 +66,6 @@ class Evidence:
         return data
 
     def describe(self) -> str:
-        if self.method == "phash":
-            return f"a near-identical image (perceptual hash distance {self.distance})"
         return {
             "sha256": "the same file",
             "identifier": "the same identifier",
@@ -72,7 +81,8 @@ def conflict_key(first: WorkId, second: WorkId) -> str:
 
 @transaction.atomic
 def conflicts_detect(*, work_ids: Iterable[WorkId]) -> list[Dispute]:
-    """Open an ownership dispute for each new conflict between these works and other owners' works.
+    """Open an ownership dispute for each new exact conflict between these works and other owners' works,
+    and raise a similarity flag for each new near-image pair.
 
     Set-based for bulk uploads: a batch of any size costs a fixed number of queries, plus
     a few per dispute actually opened (its audit event). Call it inside the transaction
@@ -115,6 +125,7 @@ def _detect(shared: list[Hit]) -> list[Dispute]:
         for work in active.filter(pk__any=list(others)).exclude(owner_id__in={w.owner_id for w in works.values()})
     }
     candidates: dict[str, tuple[Work, Work, list[Evidence]]] = {}
+    similar: dict[tuple[WorkId, WorkId], int] = {}
     for source_id, others in hits:
         source = works.get(source_id)
         if source is None:
@@ -125,12 +136,21 @@ def _detect(shared: list[Hit]) -> list[Dispute]:
             other = works[other_id]
             if other.owner_id == source.owner_id:
                 continue
+            evidence = others[other_id]
+            if evidence.method == "phash":
+                pair = (min(source_id, other_id), max(source_id, other_id))
+                similar[pair] = min(similar.get(pair, 64), evidence.distance or 0)
+                continue
             key = conflict_key(source_id, other_id)
             if key not in candidates:
                 earlier, later = sorted((source, other), key=lambda w: (w.created_at, w.pk.hex))
                 candidates[key] = (earlier, later, [])
-            if others[other_id] not in candidates[key][2]:
-                candidates[key][2].append(others[other_id])
+            if evidence not in candidates[key][2]:
+                candidates[key][2].append(evidence)
+    # A pair that shares an exact reference is a dispute's business, not a flag's.
+    similar = {pair: d for pair, d in similar.items() if conflict_key(*pair) not in candidates}
+    if similar:
+        _raise_similarity_flags(similar)
     if not candidates:
         return []
     taken = set(Dispute.objects.filter(conflict_key__in=list(candidates)).values_list("conflict_key", flat=True))
@@ -181,6 +201,80 @@ def _hits(references: AddedReferences) -> list[Hit]:
     return hits
 
 
+# --- similarity flags ----------------------------------------------------------------------
+
+
+def _plain_works(work_ids: set[WorkId]) -> set[WorkId]:
+    """Works whose every stored image is plain. A work with an image that cannot be read (or
+    whose bytes were never stored, as with hash-only bulk rows) is not plain: better one flag
+    too many than a resemblance nobody sees."""
+    verdicts: dict[WorkId, list[bool | None]] = {}
+    images = ContentFile.objects.filter(work_id__in=work_ids, perceptual_hashes__isnull=False).distinct()
+    for content_file in images.only("pk", "work_id", "file"):
+        if not content_file.file:
+            verdicts.setdefault(content_file.work_id, []).append(None)
+            continue
+        with content_file.file.open("rb") as stored:
+            verdicts.setdefault(content_file.work_id, []).append(file_is_plain(stored))
+    return {work_id for work_id, found in verdicts.items() if found and all(v is True for v in found)}
+
+
+def _raise_similarity_flags(similar: dict[tuple[WorkId, WorkId], int]) -> None:
+    plain = _plain_works({work_id for pair in similar for work_id in pair})
+    wanted = {pair: distance for pair, distance in similar.items() if not (set(pair) & plain)}
+    if not wanted:
+        return
+    pairs = Q()
+    for low, high in wanted:
+        pairs |= Q(work_a_id=low, work_b_id=high)
+    existing = {(f.work_a_id, f.work_b_id): f for f in SimilarityFlag.objects.select_for_update().filter(pairs)}
+    SimilarityFlag.objects.bulk_create(
+        [
+            SimilarityFlag(work_a_id=low, work_b_id=high, distance=distance)
+            for (low, high), distance in wanted.items()
+            if (low, high) not in existing
+        ],
+        ignore_conflicts=True,
+    )
+    closer = [flag for pair, flag in existing.items() if wanted[pair] < flag.distance]
+    for flag in closer:
+        flag.distance = wanted[(flag.work_a_id, flag.work_b_id)]
+    SimilarityFlag.objects.bulk_update(closer, ["distance"])
+
+
+# --- ownership disputes --------------------------------------------------------------------
+
+
+def _standing(pairs: list[tuple[Work, Work, list[Evidence]]]) -> set[WorkId]:
+    """The works (of these pairs) whose shared exact reference has standing."""
+    owners = organizations_with_standing(w.owner_id for earlier, later, _ in pairs for w in (earlier, later))
+    hosts = urls_with_standing(
+        (w.owner_id, url_host(e.value))
+        for earlier, later, found in pairs
+        for w in (earlier, later)
+        for e in found
+        if e.method == "url"
+    )
+    standing = set()
+    for earlier, later, found in pairs:
+        for work in (earlier, later):
+            if work.owner_id in owners and any(
+                e.method != "url" or (work.owner_id, url_host(e.value)) in hosts for e in found
+            ):
+                standing.add(work.pk)
+    return standing
+
+
+def freezing_works(earlier: Work, later: Work, standing: set[WorkId]) -> set[WorkId]:
+    """Which works of an automatic conflict freeze (see the module docstring)."""
+    with_standing = {earlier.pk, later.pk} & standing
+    if len(with_standing) == 2:
+        return {earlier.pk, later.pk}
+    if len(with_standing) == 1:
+        return {earlier.pk, later.pk} - with_standing
+    return set()
+
+
 def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[Dispute]:
     drafts = [
         (
@@ -204,11 +298,20 @@ def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[
     opened = [draft for draft in drafts if draft[0].pk in inserted]
     if not opened:
         return []
+    standing = _standing([(earlier, later, found) for _, earlier, later, found in opened])
     links, events = [], []
+    freezes: dict[uuid.UUID, set[WorkId]] = {}
     for dispute, earlier, later, _found in opened:
+        freezes[dispute.pk] = freezing_works(earlier, later, standing)
         links += [
-            DisputeWork(dispute=dispute, work_id=earlier.pk, side=DisputeWork.Side.CLAIMANT),
-            DisputeWork(dispute=dispute, work_id=later.pk, side=DisputeWork.Side.RESPONDENT),
+            DisputeWork(
+                dispute=dispute, work_id=earlier.pk, side=DisputeWork.Side.CLAIMANT,
+                freezes=earlier.pk in freezes[dispute.pk],
+            ),
+            DisputeWork(
+                dispute=dispute, work_id=later.pk, side=DisputeWork.Side.RESPONDENT,
+                freezes=later.pk in freezes[dispute.pk],
+            ),
         ]
         events.append(
             DisputeEvent(
@@ -229,7 +332,7 @@ def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[
             action="dispute.open",
             object_type="dispute",
             object_id=str(dispute.pk),
-            organization=owners[dispute.respondent_id].slug,
+            organization=owners[dispute.respondent_id],
             data={
                 "kind": dispute.kind,
                 "automatic": True,
@@ -238,6 +341,7 @@ def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[
                 "claimant_work": str(earlier.pk),
                 "respondent_work": str(later.pk),
                 "matches": [e.as_data() for e in found],
+                "freezes": sorted(str(pk) for pk in freezes[dispute.pk]),
             },
         )
         notify_after_commit(notify_dispute_opened, dispute_id=str(dispute.pk))

@@ -2,7 +2,13 @@
 
 A dispute moves open → under_review → upheld | rejected, or to withdrawn (by its claimant)
 from either open state; nothing else (Dispute.TRANSITIONS, enforced again by a database
-trigger). While it is open, checks on its works answer `disputed`.
+trigger). While it is open, the works it freezes answer `disputed` (DisputeWork.freezes):
+a dispute filed by a claimant with standing (verified, not suspended) freezes its works at
+once; any other waits in the reviewers' triage queue, freezing nothing, until a reviewer
+starts its review (which freezes every work of it) or rejects it.
+
+Each public function authorises its caller and calls its core (`do_dispute_*`), which only
+acts, naming who acted; decisions call the cores of grants and works for their effects.
 
 Locking: a function that changes a dispute locks its row first, then the works it touches,
 then grants; the audit chain head is locked last, by the first audit_append. Registration
@@ -12,13 +18,15 @@ locks a work and then the chain head, so this order cannot deadlock against it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from registry.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
+from registry.access import Actor, authorize, authorize_reviewer
+from registry.exceptions import Conflict, InvalidTransition, LimitReached, PermissionDenied, ValidationFailed
 from registry.models import (
     Dispute,
     DisputeEvent,
@@ -26,21 +34,26 @@ from registry.models import (
     Grant,
     Membership,
     Organization,
+    SimilarityFlag,
     Work,
 )
-from registry.access import Actor, authorize, authorize_reviewer
+from registry.selectors.standing import org_has_standing
 from registry.services.audit import audit_append
 from registry.services.evidence import Upload, evidence_errors, evidence_store
-from registry.services.grants import grant_revoke
+from registry.services.grants import do_grant_revoke
 from registry.services.notifications import (
     notify_after_commit,
     notify_dispute_decided,
     notify_dispute_info_requested,
     notify_dispute_opened,
 )
-from registry.services.works import work_withdraw
+from registry.services.works import do_work_withdraw
 
 MAX_STATEMENT_CHARS = 20_000
+# What one organisation may file by hand: open at once, and in any 24 hours. Kyoka's own
+# conflict disputes do not count; they are not the claimant's doing.
+MAX_OPEN_DISPUTES = 10
+MAX_DISPUTES_PER_DAY = 20
 
 
 # --- opening -------------------------------------------------------------------------------
@@ -56,13 +69,52 @@ def dispute_open(
     works: Sequence[Work],
     evidence: Sequence[Upload] = (),
 ) -> Dispute:
-    """File a dispute by hand about another organisation's works.
+    """A party files a dispute by hand, within its limits (MAX_OPEN_DISPUTES, MAX_DISPUTES_PER_DAY)."""
+    authorize(actor, claimant, role=Membership.Role.MANAGER, scope="disputes")
+    dispute_limits_check(claimant)
+    return do_dispute_open(
+        acting=actor, claimant=claimant, kind=kind, statement=statement, works=works, evidence=evidence
+    )
+
+
+def dispute_limits_check(claimant: Organization) -> None:
+    """Raise LimitReached when `claimant` may file no more disputes now.
+
+    The claimant's row is locked first, so two filings at once cannot both take the last place.
+    """
+    Organization.objects.select_for_update().filter(pk=claimant.pk).first()
+    filed = Dispute.objects.filter(claimant=claimant, conflict_key__isnull=True)
+    if filed.filter(status__in=Dispute.OPEN_STATUSES).count() >= MAX_OPEN_DISPUTES:
+        raise LimitReached(
+            _("Your organisation already has %(limit)d open disputes; wait for one to be decided or withdraw one.")
+            % {"limit": MAX_OPEN_DISPUTES}
+        )
+    if filed.filter(created_at__gte=timezone.now() - timedelta(days=1)).count() >= MAX_DISPUTES_PER_DAY:
+        raise LimitReached(
+            _("Your organisation has filed %(limit)d disputes in the last 24 hours; try again later.")
+            % {"limit": MAX_DISPUTES_PER_DAY}
+        )
+
+
+@transaction.atomic
+def do_dispute_open(
+    *,
+    acting: Actor,
+    claimant: Organization,
+    kind: str,
+    statement: str,
+    works: Sequence[Work],
+    evidence: Sequence[Upload] = (),
+    triage: bool = False,
+) -> Dispute:
+    """Open a dispute about another organisation's works.
 
     `works` are the works the claim is about: those of one other organisation (the
-    respondent) and, optionally, the claimant's own conflicting registrations. The
+    respondent) and, optionally, the claimant's own conflicting registrations. They freeze
+    at once when the claimant has standing (and `triage` is not asked for); otherwise the
+    dispute waits in triage. The
     respondent is told by email once the dispute is committed.
     """
-    authorize(actor, claimant, role=Membership.Role.MANAGER, scope="disputes")
     statement = statement.strip()
     errors: dict[str, list[str]] = {}
     if kind not in Dispute.Kind.values:
@@ -81,32 +133,35 @@ def dispute_open(
     if errors:
         raise ValidationFailed(_("The dispute is not valid."), fields=errors)
     respondent = Organization.objects.get(pk=others.pop())
+    claimant = Organization.objects.get(pk=claimant.pk)  # standing as it is now, not as the caller saw it
+    freezes = org_has_standing(claimant) and not triage
     dispute = Dispute.objects.create(
         kind=kind,
         claimant=claimant,
         respondent=respondent,
         statement=statement,
-        opened_by=actor.user_or_none,
+        opened_by=acting.user_or_none,
     )
     DisputeWork.objects.bulk_create(
         DisputeWork(
             dispute=dispute,
             work=work,
             side=DisputeWork.Side.CLAIMANT if work.owner_id == claimant.pk else DisputeWork.Side.RESPONDENT,
+            freezes=freezes,
         )
         for work in works
     )
     DisputeEvent.objects.create(
         dispute=dispute,
         kind=DisputeEvent.Kind.TRANSITION,
-        actor=actor.user_or_none,
+        actor=acting.user_or_none,
         organization=claimant,
         to_status=Dispute.Status.OPEN,
         message=statement,
     )
-    stored = evidence_store(actor=actor, organization=claimant, dispute=dispute, evidence=evidence)
+    stored = evidence_store(actor=acting, organization=claimant, dispute=dispute, evidence=evidence)
     _audit(
-        actor,
+        acting,
         dispute,
         "open",
         organization=claimant,
@@ -114,6 +169,7 @@ def dispute_open(
         claimant=claimant.slug,
         respondent=respondent.slug,
         works={str(w.pk): ("claimant" if w.owner_id == claimant.pk else "respondent") for w in works},
+        freezes=freezes,
         evidence=stored,
     )
     notify_after_commit(notify_dispute_opened, dispute_id=str(dispute.pk))
@@ -123,14 +179,19 @@ def dispute_open(
 # --- the parties ---------------------------------------------------------------------------
 
 
-@transaction.atomic
 def dispute_comment(*, actor: Actor, dispute: Dispute, message: str, evidence: Sequence[Upload] = ()) -> DisputeEvent:
-    """A party (a manager of either side, or its key) or a reviewer adds to an open dispute.
+    """A party (a manager of either side, or its key) or a reviewer adds to an open dispute."""
+    party = dispute_acting_party(actor, dispute)
+    return do_dispute_comment(acting=actor, dispute=dispute, party=party, message=message, evidence=evidence)
 
-    Evidence files come from the parties: each is filed under the organisation that sent it.
-    """
+
+@transaction.atomic
+def do_dispute_comment(
+    *, acting: Actor, dispute: Dispute, party: Organization | None, message: str, evidence: Sequence[Upload] = ()
+) -> DisputeEvent:
+    """Add a comment for `party` (None: a reviewer's). Evidence files come from the parties:
+    each is filed under the organisation that sent it."""
     dispute = _locked(dispute)
-    party = _acting_party(actor, dispute)
     message = message.strip()
     errors = evidence_errors(evidence)
     if evidence and party is None:
@@ -144,22 +205,26 @@ def dispute_comment(*, actor: Actor, dispute: Dispute, message: str, evidence: S
     event = DisputeEvent.objects.create(
         dispute=dispute,
         kind=DisputeEvent.Kind.COMMENT,
-        actor=actor.user_or_none,
+        actor=acting.user_or_none,
         organization=party,
         message=message,
     )
-    stored = evidence_store(actor=actor, organization=party, dispute=dispute, evidence=evidence) if party else []
-    _audit(actor, dispute, "comment", organization=party, message=message, evidence=stored)
+    stored = evidence_store(actor=acting, organization=party, dispute=dispute, evidence=evidence) if party else []
+    _audit(acting, dispute, "comment", organization=party, message=message, evidence=stored)
     return event
 
 
-@transaction.atomic
 def dispute_withdraw(*, actor: Actor, dispute: Dispute, reason: str = "") -> Dispute:
-    """The claimant drops its claim: the works answer as before, nothing else changes."""
     authorize(actor, dispute.claimant, role=Membership.Role.MANAGER, scope="disputes")
+    return do_dispute_withdraw(acting=actor, dispute=dispute, reason=reason)
+
+
+@transaction.atomic
+def do_dispute_withdraw(*, acting: Actor, dispute: Dispute, reason: str = "") -> Dispute:
+    """The claimant drops its claim: the works answer as before, nothing else changes."""
     dispute = _locked(dispute)
     _transition(
-        actor,
+        acting,
         dispute,
         Dispute.Status.WITHDRAWN,
         message=reason.strip(),
@@ -173,36 +238,52 @@ def dispute_withdraw(*, actor: Actor, dispute: Dispute, reason: str = "") -> Dis
 # --- reviewers -----------------------------------------------------------------------------
 
 
-@transaction.atomic
 def dispute_assign(*, actor: Actor, dispute: Dispute, assignee: AbstractBaseUser | None) -> Dispute:
-    """Give an open dispute to a reviewer (or to nobody)."""
     authorize_reviewer(actor)
+    return do_dispute_assign(acting=actor, dispute=dispute, assignee=assignee)
+
+
+@transaction.atomic
+def do_dispute_assign(*, acting: Actor, dispute: Dispute, assignee: AbstractBaseUser | None) -> Dispute:
+    """Give an open dispute to a reviewer (or to nobody)."""
     if assignee is not None and not Actor.for_user(assignee).is_reviewer:
         raise ValidationFailed(_("Disputes are assigned to reviewers."), fields={"assignee": [_("Not a reviewer.")]})
     dispute = _locked(dispute)
     if not dispute.is_open:
         raise InvalidTransition(_("A closed dispute is not assigned."))
-    _assign(actor, dispute, assignee)
+    _assign(acting, dispute, assignee)
     return dispute
 
 
-@transaction.atomic
 def dispute_start_review(*, actor: Actor, dispute: Dispute) -> Dispute:
-    """open → under_review. A dispute nobody holds goes to the reviewer who starts it."""
     authorize_reviewer(actor)
-    dispute = _locked(dispute)
-    _transition(actor, dispute, Dispute.Status.UNDER_REVIEW)
-    if dispute.assignee_id is None and actor.user_or_none is not None:
-        _assign(actor, dispute, actor.user_or_none)
-    return dispute
+    return do_dispute_start_review(acting=actor, dispute=dispute)
 
 
 @transaction.atomic
+def do_dispute_start_review(*, acting: Actor, dispute: Dispute) -> Dispute:
+    """open → under_review: every work of the dispute freezes from now until it is decided.
+    A dispute nobody holds goes to the reviewer who starts it."""
+    dispute = _locked(dispute)
+    _transition(acting, dispute, Dispute.Status.UNDER_REVIEW)
+    DisputeWork.objects.filter(dispute=dispute, freezes=False).update(freezes=True)
+    if dispute.assignee_id is None and acting.user_or_none is not None:
+        _assign(acting, dispute, acting.user_or_none)
+    return dispute
+
+
 def dispute_request_info(
     *, actor: Actor, dispute: Dispute, message: str, party: Organization | None = None
 ) -> DisputeEvent:
-    """A reviewer asks one party (or both, when `party` is None) for more; they are emailed."""
     authorize_reviewer(actor)
+    return do_dispute_request_info(acting=actor, dispute=dispute, message=message, party=party)
+
+
+@transaction.atomic
+def do_dispute_request_info(
+    *, acting: Actor, dispute: Dispute, message: str, party: Organization | None = None
+) -> DisputeEvent:
+    """A reviewer asks one party (or both, when `party` is None) for more; they are emailed."""
     message = message.strip()
     if not message:
         raise ValidationFailed(_("Say what you need."), fields={"message": [_("This field is required.")]})
@@ -214,17 +295,22 @@ def dispute_request_info(
     event = DisputeEvent.objects.create(
         dispute=dispute,
         kind=DisputeEvent.Kind.INFO_REQUESTED,
-        actor=actor.user_or_none,
+        actor=acting.user_or_none,
         organization=party,
         message=message,
     )
-    _audit(actor, dispute, "request_info", party=party.slug if party else None, message=message)
+    _audit(acting, dispute, "request_info", party=party.slug if party else None, message=message)
     notify_after_commit(notify_dispute_info_requested, dispute_event_id=event.pk)
     return event
 
 
-@transaction.atomic
 def dispute_decide(*, actor: Actor, dispute: Dispute, outcome: str, reason: str, remedy: str = "") -> Dispute:
+    authorize_reviewer(actor)
+    return do_dispute_decide(acting=actor, dispute=dispute, outcome=outcome, reason=reason, remedy=remedy)
+
+
+@transaction.atomic
+def do_dispute_decide(*, acting: Actor, dispute: Dispute, outcome: str, reason: str, remedy: str = "") -> Dispute:
     """Decide a dispute under review, and apply the decision, all in this one transaction.
 
     Ownership, upheld: the respondent's conflicting works are withdrawn or transferred to
@@ -235,7 +321,6 @@ def dispute_decide(*, actor: Actor, dispute: Dispute, outcome: str, reason: str,
     Two reviewers deciding at once: the row lock makes the second wait, and it then finds
     the dispute decided and fails with InvalidTransition; nothing is applied twice.
     """
-    authorize_reviewer(actor)
     reason = reason.strip()
     errors: dict[str, list[str]] = {}
     if outcome not in Dispute.DECIDED_STATUSES:
@@ -261,10 +346,10 @@ def dispute_decide(*, actor: Actor, dispute: Dispute, outcome: str, reason: str,
             _("Only an upheld ownership claim has a remedy."),
             fields={"remedy": [_("Leave empty.")]},
         )
-    effects = _decision_effects(actor, dispute, outcome=outcome, remedy=remedy)
+    effects = _decision_effects(acting, dispute, outcome=outcome, remedy=remedy)
     dispute.decision_reason = reason
     dispute.remedy = remedy
-    _transition(actor, dispute, outcome, message=reason, decided=True, effects=effects)
+    _transition(acting, dispute, outcome, message=reason, decided=True, effects=effects)
     notify_after_commit(notify_dispute_decided, dispute_id=str(dispute.pk))
     return dispute
 
@@ -272,7 +357,7 @@ def dispute_decide(*, actor: Actor, dispute: Dispute, outcome: str, reason: str,
 # --- decisions' effects --------------------------------------------------------------------
 
 
-def _decision_effects(actor: Actor, dispute: Dispute, *, outcome: str, remedy: str) -> dict:
+def _decision_effects(acting: Actor, dispute: Dispute, *, outcome: str, remedy: str) -> dict:
     if dispute.kind != Dispute.Kind.OWNERSHIP:
         return {}
     if outcome == Dispute.Status.UPHELD:
@@ -290,7 +375,6 @@ def _decision_effects(actor: Actor, dispute: Dispute, *, outcome: str, remedy: s
         )
         .order_by("pk")
     )
-    authority = _decision_authority(actor, dispute)
     why = f"Dispute {dispute.pk} {outcome}"
     effects: dict[str, list[str]] = {"withdrawn": [], "transferred": [], "grants_revoked": []}
     for work in works:
@@ -299,25 +383,15 @@ def _decision_effects(actor: Actor, dispute: Dispute, *, outcome: str, remedy: s
             grantor=losing, scope=Grant.Scope.WORK, work__in=moving, revoked_at__isnull=True
         ).order_by("pk")
         for grant in grants:
-            grant_revoke(actor=authority, grant=grant, reason=why)
+            do_grant_revoke(acting=acting, grant=grant, reason=why)
             effects["grants_revoked"].append(str(grant.pk))
         if remedy == Dispute.Remedy.TRANSFER and winner is not None:
-            _work_transfer(authority, work, moving, to=winner, why=why)
+            _work_transfer(acting, work, moving, to=winner, why=why)
             effects["transferred"] += [str(w.pk) for w in moving]
         else:
-            work_withdraw(actor=authority, work=work, reason=why)
+            do_work_withdraw(acting=acting, work=work, reason=why)
             effects["withdrawn"].append(str(work.pk))
     return effects
-
-
-def _decision_authority(actor: Actor, dispute: Dispute) -> Actor:
-    """The reviewer, acting with the registry's authority over the parties' catalogs.
-
-    A decision reaches into organisations the reviewer is no member of, which `authorize`
-    would refuse; the effects run as the registry, and the audit trail still names the
-    reviewer (Actor.label prefers the user).
-    """
-    return Actor(user=actor.user, api_key=actor.api_key, system=actor.system or f"dispute:{dispute.pk}")
 
 
 def _subtree(work: Work) -> list[Work]:
@@ -365,8 +439,11 @@ def _work_transfer(actor: Actor, work: Work, moving: list[Work], *, to: Organiza
             action="work.transfer",
             object_type="work",
             object_id=str(moved.pk),
-            organization=to.slug,
-            data={"from": previous_owner.slug, "to": to.slug, "reason": why},
+            organization=to,
+            data={
+                "owner": {"old": previous_owner.pk, "new": to.pk},
+                "from": previous_owner.slug, "to": to.slug, "reason": why,
+            },
         )
 
 
@@ -435,7 +512,7 @@ def _transition(
     _audit(actor, dispute, action, organization=organization, **data)
 
 
-def _acting_party(actor: Actor, dispute: Dispute) -> Organization | None:
+def dispute_acting_party(actor: Actor, dispute: Dispute) -> Organization | None:
     """The side `actor` speaks for (None for a reviewer), or PermissionDenied."""
     parties = [dispute.claimant, dispute.respondent]
     if actor.api_key is not None:
@@ -448,7 +525,7 @@ def _acting_party(actor: Actor, dispute: Dispute) -> Organization | None:
         if actor.role_in(party) is not None:
             authorize(actor, party, role=Membership.Role.MANAGER, scope="disputes")
             return party
-    if actor.system or actor.is_reviewer:
+    if actor.is_reviewer:
         return None
     raise PermissionDenied(_("Only the parties and reviewers take part in a dispute."))
 
@@ -459,6 +536,69 @@ def _audit(actor: Actor, dispute: Dispute, action: str, *, organization: Organiz
         action=f"dispute.{action}",
         object_type="dispute",
         object_id=str(dispute.pk),
-        organization=(organization or dispute.respondent).slug,
+        organization=organization or dispute.respondent,
         data=data,
     )
+
+
+# --- similarity flags ----------------------------------------------------------------------
+
+
+def similarity_flag_dismiss(*, actor: Actor, flag: SimilarityFlag) -> SimilarityFlag:
+    authorize_reviewer(actor)
+    return do_similarity_flag_dismiss(acting=actor, flag=flag)
+
+
+@transaction.atomic
+def do_similarity_flag_dismiss(*, acting: Actor, flag: SimilarityFlag) -> SimilarityFlag:
+    """A reviewer finds the resemblance harmless: the flag leaves the list for good."""
+    flag = _locked_open_flag(flag)
+    flag.status = SimilarityFlag.Status.DISMISSED
+    flag.reviewed_by = acting.user_or_none
+    flag.reviewed_at = timezone.now()
+    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    audit_append(
+        actor=acting, action="similarity_flag.dismiss", object_type="similarity_flag", object_id=str(flag.pk),
+        organization=flag.work_b.owner,
+        data={"work_a": str(flag.work_a_id), "work_b": str(flag.work_b_id), "distance": flag.distance,
+              "status": {"old": SimilarityFlag.Status.OPEN, "new": flag.status}},
+    )
+    return flag
+
+
+def similarity_flag_escalate(*, actor: Actor, flag: SimilarityFlag, statement: str) -> Dispute:
+    authorize_reviewer(actor)
+    return do_similarity_flag_escalate(acting=actor, flag=flag, statement=statement)
+
+
+@transaction.atomic
+def do_similarity_flag_escalate(*, acting: Actor, flag: SimilarityFlag, statement: str) -> Dispute:
+    """A reviewer turns a resemblance into an ownership dispute: the earlier registration claims,
+    the later answers. It opens in triage like any dispute; starting its review freezes it."""
+    flag = _locked_open_flag(flag)
+    first, second = sorted((flag.work_a, flag.work_b), key=lambda w: (w.created_at, w.pk.hex))
+    if not statement.strip():
+        statement = _("Opened by a reviewer from a similarity flag: %(later)s resembles %(earlier)s.") % {
+            "later": second.title, "earlier": first.title,
+        }
+    dispute = do_dispute_open(
+        acting=acting, claimant=first.owner, kind=Dispute.Kind.OWNERSHIP, statement=statement,
+        works=[first, second], triage=True,  # a reviewer opened it: theirs to triage, whatever the standing
+    )
+    flag.status = SimilarityFlag.Status.ESCALATED
+    flag.reviewed_by = acting.user_or_none
+    flag.reviewed_at = timezone.now()
+    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    audit_append(
+        actor=acting, action="similarity_flag.escalate", object_type="similarity_flag", object_id=str(flag.pk),
+        organization=second.owner,
+        data={"dispute": str(dispute.pk), "status": {"old": SimilarityFlag.Status.OPEN, "new": flag.status}},
+    )
+    return dispute
+
+
+def _locked_open_flag(flag: SimilarityFlag) -> SimilarityFlag:
+    flag = SimilarityFlag.objects.select_for_update().select_related("work_a__owner", "work_b__owner").get(pk=flag.pk)
+    if flag.status != SimilarityFlag.Status.OPEN:
+        raise InvalidTransition(_("This flag is already %(status)s.") % {"status": flag.status})
+    return flag

@@ -8,8 +8,8 @@ from typing import IO
 
 from django.utils.translation import gettext as _
 
-from registry.models import Dispute, EvidenceFile, Organization, VerificationRequest
 from registry.access import Actor
+from registry.models import Dispute, EvidenceFile, Organization, VerificationRequest
 
 MAX_EVIDENCE_FILES = 10
 MAX_EVIDENCE_BYTES = 20 * 1024 * 1024

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
@@ -11,10 +12,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from registry.access import Actor, authorize, authorize_reviewer
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import Grant, Membership, Organization, Work
 from registry.purposes import CONTEXTS, PURPOSES
-from registry.access import Actor, authorize
 from registry.services.audit import audit_append
 from registry.territories import is_territory
 
@@ -45,10 +46,16 @@ def grant_terms_validate(
     return errors
 
 
+def grant_issue(*, actor: Actor, grantor: Organization, **terms: Any) -> Grant:
+    """Issue a grant from `grantor` (a manager's, or a key with grants:write)."""
+    authorize(actor, grantor, role=Membership.Role.MANAGER, scope="grants:write")
+    return do_grant_issue(acting=actor, grantor=grantor, **terms)
+
+
 @transaction.atomic
-def grant_issue(
+def do_grant_issue(
     *,
-    actor: Actor,
+    acting: Actor,
     grantor: Organization,
     scope: str,
     purposes: Sequence[str],
@@ -63,7 +70,6 @@ def grant_issue(
     compensation: str = "",
 ) -> Grant:
     """Issue a grant from `grantor`. It counts in checks only while the grantor is verified."""
-    authorize(actor, grantor, role=Membership.Role.MANAGER, scope="grants:write")
     if grantor.kind != Organization.Kind.RIGHTSHOLDER:
         raise ValidationFailed(_("Only rightsholders issue grants."))
     valid_from = valid_from or timezone.now()
@@ -96,11 +102,11 @@ def grant_issue(
         purposes=sorted(set(purposes)), territories=sorted(set(territories)),
         contexts=sorted(set(contexts)), valid_from=valid_from, valid_until=valid_until,
         attribution=attribution, licence_url=licence_url, compensation=compensation,
-        issued_by=actor.user_or_none,
+        issued_by=acting.user_or_none,
     )
     audit_append(
-        actor=actor, action="grant.issue", object_type="grant", object_id=str(grant.pk),
-        organization=grantor.slug,
+        actor=acting, action="grant.issue", object_type="grant", object_id=str(grant.pk),
+        organization=grantor,
         data={
             "scope": scope, "work": str(work.pk) if work else None,
             "licensee": licensee.slug if licensee else None, "purposes": grant.purposes,
@@ -111,24 +117,30 @@ def grant_issue(
     return grant
 
 
-@transaction.atomic
 def grant_revoke(*, actor: Actor, grant: Grant, reason: str = "") -> Grant:
-    """Revoke a grant. Checks made after this answer without it; earlier receipts stand.
+    """The grantor's managers (or its key with grants:write) revoke its grants."""
+    authorize(actor, grant.grantor, role=Membership.Role.MANAGER, scope="grants:write")
+    return do_grant_revoke(acting=actor, grant=grant, reason=reason)
 
-    The grantor's managers revoke their grants; reviewers may too (a fraudulent grant found
-    outside a dispute), and the audit event names who did.
-    """
-    if not actor.is_reviewer:
-        authorize(actor, grant.grantor, role=Membership.Role.MANAGER, scope="grants:write")
+
+def grant_revoke_by_reviewer(*, actor: Actor, grant: Grant, reason: str) -> Grant:
+    """A reviewer revokes a grant found fraudulent outside a dispute; the audit row names them."""
+    authorize_reviewer(actor)
+    return do_grant_revoke(acting=actor, grant=grant, reason=reason)
+
+
+@transaction.atomic
+def do_grant_revoke(*, acting: Actor, grant: Grant, reason: str = "") -> Grant:
+    """Revoke a grant. Checks made after this answer without it; earlier receipts stand."""
     grant = Grant.objects.select_for_update().get(pk=grant.pk)
     if grant.revoked_at is not None:
         raise Conflict(_("This grant is already revoked."))
     grant.revoked_at = timezone.now()
-    grant.revoked_by = actor.user_or_none
+    grant.revoked_by = acting.user_or_none
     grant.revocation_reason = reason
     grant.save(update_fields=["revoked_at", "revoked_by", "revocation_reason"])
     audit_append(
-        actor=actor, action="grant.revoke", object_type="grant", object_id=str(grant.pk),
-        organization=grant.grantor.slug, data={"reason": reason},
+        actor=acting, action="grant.revoke", object_type="grant", object_id=str(grant.pk),
+        organization=grant.grantor, data={"revoked_at": {"old": None, "new": grant.revoked_at}, "reason": reason},
     )
     return grant

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from registry.access import Actor, authorize
 from registry.exceptions import InvalidTransition, ValidationFailed
 from registry.models import Grant, Membership, Organization, PermissionRequest, Work
-from registry.access import Actor, authorize
 from registry.services.audit import audit_append
-from registry.services.grants import grant_issue, grant_terms_validate
+from registry.services.grants import do_grant_issue, grant_terms_validate
 from registry.services.notifications import (
     notify_after_commit,
     notify_permission_request_answered,
@@ -24,10 +25,15 @@ from registry.services.notifications import (
 )
 
 
+def permission_request_create(*, actor: Actor, requester: Organization, **terms: Any) -> PermissionRequest:
+    authorize(actor, requester, role=Membership.Role.MANAGER, scope="checks")
+    return do_permission_request_create(acting=actor, requester=requester, **terms)
+
+
 @transaction.atomic
-def permission_request_create(
+def do_permission_request_create(
     *,
-    actor: Actor,
+    acting: Actor,
     requester: Organization,
     rightsholder: Organization,
     purposes: Sequence[str],
@@ -37,7 +43,6 @@ def permission_request_create(
     message: str = "",
 ) -> PermissionRequest:
     """Ask `rightsholder` for a grant on one of its works (with its descendants) or its whole catalog."""
-    authorize(actor, requester, role=Membership.Role.MANAGER, scope="checks")
     if requester.kind != Organization.Kind.AI_DEVELOPER:
         raise ValidationFailed(_("Only AI developer organisations ask for permission."))
     errors = grant_terms_validate(
@@ -55,11 +60,11 @@ def permission_request_create(
     permission_request = PermissionRequest.objects.create(
         requester=requester, rightsholder=rightsholder, work=work, purposes=sorted(set(purposes)),
         territories=sorted(set(territories)), contexts=sorted(set(contexts)), message=message,
-        created_by=actor.user_or_none,
+        created_by=acting.user_or_none,
     )
     audit_append(
-        actor=actor, action="permission_request.create", object_type="permission_request",
-        object_id=str(permission_request.pk), organization=requester.slug,
+        actor=acting, action="permission_request.create", object_type="permission_request",
+        object_id=str(permission_request.pk), organization=requester,
         data={
             "rightsholder": rightsholder.slug, "work": str(work.pk) if work else None,
             "purposes": permission_request.purposes, "territories": permission_request.territories,
@@ -82,10 +87,17 @@ def _lock_pending(permission_request: PermissionRequest) -> PermissionRequest:
     return locked
 
 
-@transaction.atomic
 def permission_request_accept(
+    *, actor: Actor, permission_request: PermissionRequest, **terms: Any
+) -> PermissionRequest:
+    authorize(actor, permission_request.rightsholder, role=Membership.Role.MANAGER, scope="grants:write")
+    return do_permission_request_accept(acting=actor, permission_request=permission_request, **terms)
+
+
+@transaction.atomic
+def do_permission_request_accept(
     *,
-    actor: Actor,
+    acting: Actor,
     permission_request: PermissionRequest,
     response: str = "",
     scope: str | None = None,
@@ -104,14 +116,13 @@ def permission_request_accept(
     The grant takes the requested terms unless the rightsholder passes its own. Its scope is
     the requested work (with its descendants), or the whole catalog when no work was named.
     """
-    authorize(actor, permission_request.rightsholder, role=Membership.Role.MANAGER, scope="grants:write")
     permission_request = _lock_pending(permission_request)
     work = work or permission_request.work
     scope = scope or (Grant.Scope.WORK if work is not None else Grant.Scope.CATALOG)
     if scope == Grant.Scope.CATALOG:
         work = None
-    grant = grant_issue(
-        actor=actor, grantor=permission_request.rightsholder, scope=scope, work=work,
+    grant = do_grant_issue(
+        acting=acting, grantor=permission_request.rightsholder, scope=scope, work=work,
         licensee=permission_request.requester,
         purposes=permission_request.purposes if purposes is None else purposes,
         territories=permission_request.territories if territories is None else territories,
@@ -121,31 +132,38 @@ def permission_request_accept(
     )
     permission_request.status = PermissionRequest.Status.ACCEPTED
     permission_request.grant = grant
-    _record_answer(actor=actor, permission_request=permission_request, response=response)
+    _record_answer(acting=acting, permission_request=permission_request, response=response)
     return permission_request
 
 
-@transaction.atomic
 def permission_request_decline(
     *, actor: Actor, permission_request: PermissionRequest, response: str = ""
 ) -> PermissionRequest:
-    """Decline: the request is closed and nothing is granted."""
     authorize(actor, permission_request.rightsholder, role=Membership.Role.MANAGER, scope="grants:write")
+    return do_permission_request_decline(acting=actor, permission_request=permission_request, response=response)
+
+
+@transaction.atomic
+def do_permission_request_decline(
+    *, acting: Actor, permission_request: PermissionRequest, response: str = ""
+) -> PermissionRequest:
+    """Decline: the request is closed and nothing is granted."""
     permission_request = _lock_pending(permission_request)
     permission_request.status = PermissionRequest.Status.DECLINED
-    _record_answer(actor=actor, permission_request=permission_request, response=response)
+    _record_answer(acting=acting, permission_request=permission_request, response=response)
     return permission_request
 
 
-def _record_answer(*, actor: Actor, permission_request: PermissionRequest, response: str) -> None:
-    permission_request.decided_by = actor.user_or_none
+def _record_answer(*, acting: Actor, permission_request: PermissionRequest, response: str) -> None:
+    permission_request.decided_by = acting.user_or_none
     permission_request.decided_at = timezone.now()
     permission_request.response = response
     permission_request.save(update_fields=["status", "grant", "decided_by", "decided_at", "response"])
     audit_append(
-        actor=actor, action=f"permission_request.{permission_request.status}", object_type="permission_request",
-        object_id=str(permission_request.pk), organization=permission_request.rightsholder.slug,
+        actor=acting, action=f"permission_request.{permission_request.status}", object_type="permission_request",
+        object_id=str(permission_request.pk), organization=permission_request.rightsholder,
         data={
+            "status": {"old": PermissionRequest.Status.PENDING, "new": permission_request.status},
             "requester": permission_request.requester.slug,
             "grant": str(permission_request.grant_id) if permission_request.grant_id else None,
             "response": response,

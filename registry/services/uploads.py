@@ -287,7 +287,7 @@ def _uploader(upload: BulkUpload) -> Actor:
     """
     if upload.created_by is not None:
         return Actor.for_user(upload.created_by)
-    return Actor.for_system("bulk-upload")
+    return Actor.for_operator("bulk-upload")
 
 
 # --- one chunk, in one transaction -------------------------------------------------------

@@ -9,6 +9,7 @@ stop counting until it is unsuspended.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator, validate_email
@@ -23,7 +24,7 @@ from registry.models import Membership, Organization, VerificationRequest
 from registry.services.audit import audit_append
 from registry.services.evidence import Upload, evidence_errors, evidence_store
 from registry.services.notifications import notify_after_commit, notify_verification_decided
-from registry.services.organizations import organization_verify
+from registry.services.organizations import do_organization_verify
 from registry.territories import is_territory
 
 PROFILE_FIELDS = ("legal_name", "registration_number", "country", "website", "contact_email")
@@ -48,10 +49,16 @@ def _profile_errors(profile: dict[str, str]) -> dict[str, list[str]]:
     return errors
 
 
+def verification_request_submit(*, actor: Actor, organization: Organization, **details: Any) -> VerificationRequest:
+    # People only: no key scope covers an organisation's identity.
+    authorize(actor, organization, role=Membership.Role.OWNER, scope="organization")
+    return do_verification_request_submit(acting=actor, organization=organization, **details)
+
+
 @transaction.atomic
-def verification_request_submit(
+def do_verification_request_submit(
     *,
-    actor: Actor,
+    acting: Actor,
     organization: Organization,
     legal_name: str,
     registration_number: str = "",
@@ -65,8 +72,6 @@ def verification_request_submit(
     The organisation's profile takes the submitted details at once; the request keeps them
     as submitted. One request is pending at a time (a database constraint holds it).
     """
-    # People only: no key scope covers an organisation's identity.
-    authorize(actor, organization, role=Membership.Role.OWNER, scope="organization")
     profile = {
         "legal_name": legal_name.strip(),
         "registration_number": registration_number.strip(),
@@ -91,17 +96,17 @@ def verification_request_submit(
         setattr(organization, field, value)
     organization.save(update_fields=list(PROFILE_FIELDS))
     request = VerificationRequest.objects.create(
-        organization=organization, submitted_by=actor.user_or_none, **profile
+        organization=organization, submitted_by=acting.user_or_none, **profile
     )
     names = evidence_store(
-        actor=actor, organization=organization, evidence=evidence, verification_request=request
+        actor=acting, organization=organization, evidence=evidence, verification_request=request
     )
     audit_append(
-        actor=actor,
+        actor=acting,
         action="organization.verification_submit",
         object_type="organization",
         object_id=str(organization.pk),
-        organization=organization.slug,
+        organization=organization,
         data={**profile, "request": request.pk, "evidence": names},
     )
     return request
@@ -116,54 +121,70 @@ def _locked_pending(request: VerificationRequest) -> VerificationRequest:
     return request
 
 
-@transaction.atomic
 def verification_request_approve(
     *, actor: Actor, verification_request: VerificationRequest, note: str = ""
 ) -> VerificationRequest:
-    """A reviewer accepts the evidence: the organisation is verified (its grants count)."""
     authorize_reviewer(actor)
+    return do_verification_request_approve(acting=actor, verification_request=verification_request, note=note)
+
+
+@transaction.atomic
+def do_verification_request_approve(
+    *, acting: Actor, verification_request: VerificationRequest, note: str = ""
+) -> VerificationRequest:
+    """A reviewer accepts the evidence: the organisation is verified (its grants count)."""
     request = _locked_pending(verification_request)
     request.status = VerificationRequest.Status.VERIFIED
     request.decided_at = timezone.now()
-    request.decided_by = actor.user_or_none
+    request.decided_by = acting.user_or_none
     request.decision_reason = note.strip()
     request.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
-    organization_verify(actor=actor, organization=request.organization)
+    do_organization_verify(acting=acting, organization=request.organization)
     notify_after_commit(notify_verification_decided, verification_request_id=request.pk)
     return request
 
 
-@transaction.atomic
 def verification_request_reject(
     *, actor: Actor, verification_request: VerificationRequest, reason: str
 ) -> VerificationRequest:
-    """A reviewer refuses, saying why; the organisation may submit again."""
     authorize_reviewer(actor)
+    return do_verification_request_reject(acting=actor, verification_request=verification_request, reason=reason)
+
+
+@transaction.atomic
+def do_verification_request_reject(
+    *, acting: Actor, verification_request: VerificationRequest, reason: str
+) -> VerificationRequest:
+    """A reviewer refuses, saying why; the organisation may submit again."""
     reason = reason.strip()
     if not reason:
         raise ValidationFailed(_("Say why."), fields={"reason": [_("This field is required.")]})
     request = _locked_pending(verification_request)
     request.status = VerificationRequest.Status.REJECTED
     request.decided_at = timezone.now()
-    request.decided_by = actor.user_or_none
+    request.decided_by = acting.user_or_none
     request.decision_reason = reason
     request.save(update_fields=["status", "decided_at", "decided_by", "decision_reason"])
     audit_append(
-        actor=actor,
+        actor=acting,
         action="organization.verification_reject",
         object_type="organization",
         object_id=str(request.organization_id),
-        organization=request.organization.slug,
+        organization=request.organization,
         data={"request": request.pk, "reason": reason},
     )
     notify_after_commit(notify_verification_decided, verification_request_id=request.pk)
     return request
 
 
-@transaction.atomic
 def organization_suspend(*, actor: Actor, organization: Organization, reason: str) -> Organization:
-    """Stop an organisation at once: keys refused, members read-only, grants not counting."""
     authorize_reviewer(actor)
+    return do_organization_suspend(acting=actor, organization=organization, reason=reason)
+
+
+@transaction.atomic
+def do_organization_suspend(*, acting: Actor, organization: Organization, reason: str) -> Organization:
+    """Stop an organisation at once: keys refused, members read-only, grants not counting."""
     reason = reason.strip()
     if not reason:
         raise ValidationFailed(_("Say why."), fields={"reason": [_("This field is required.")]})
@@ -173,34 +194,37 @@ def organization_suspend(*, actor: Actor, organization: Organization, reason: st
     organization.suspended_at = timezone.now()
     organization.save(update_fields=["suspended_at"])
     audit_append(
-        actor=actor,
+        actor=acting,
         action="organization.suspend",
         object_type="organization",
         object_id=str(organization.pk),
-        organization=organization.slug,
-        data={"reason": reason},
+        organization=organization,
+        data={"suspended_at": {"old": None, "new": organization.suspended_at}, "reason": reason},
     )
     return organization
 
 
-@transaction.atomic
-def organization_unsuspend(
-    *, actor: Actor, organization: Organization, reason: str = ""
-) -> Organization:
-    """Lift a suspension: from the next request and check on, the organisation acts again."""
+def organization_unsuspend(*, actor: Actor, organization: Organization, reason: str = "") -> Organization:
     authorize_reviewer(actor)
+    return do_organization_unsuspend(acting=actor, organization=organization, reason=reason)
+
+
+@transaction.atomic
+def do_organization_unsuspend(*, acting: Actor, organization: Organization, reason: str = "") -> Organization:
+    """Lift a suspension: from the next request and check on, the organisation acts again."""
     organization = Organization.objects.select_for_update().get(pk=organization.pk)
     if organization.suspended_at is None:
         raise Conflict(_("This organisation is not suspended."))
+    suspended_at = organization.suspended_at
     organization.suspended_at = None
     organization.save(update_fields=["suspended_at"])
     audit_append(
-        actor=actor,
+        actor=acting,
         action="organization.unsuspend",
         object_type="organization",
         object_id=str(organization.pk),
-        organization=organization.slug,
-        data={"reason": reason.strip()},
+        organization=organization,
+        data={"suspended_at": {"old": suspended_at, "new": None}, "reason": reason.strip()},
     )
     return organization
 

@@ -10,11 +10,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from registry.access import Actor, authorize
 from registry.exceptions import Conflict, ValidationFailed
 from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_band_columns
 from registry.models import ContentFile, Membership, Organization, PerceptualHash, Work, WorkIdentifier, WorkURL
 from registry.models.works import MAX_WORK_DEPTH
-from registry.access import Actor, authorize
 from registry.services.audit import audit_append
 from registry.services.conflicts import conflicts_detect, conflicts_detect_references
 from registry.services.references import UrlReference, parse_references, references_replace
@@ -79,10 +79,16 @@ def references_attach(*, work: Work, urls: Iterable[UrlReference], identifiers: 
     )
 
 
+def work_register(*, actor: Actor, organization: Organization, **fields: Any) -> Work:
+    """Register a work for `organization` (a manager's, or a key with works:write)."""
+    authorize(actor, organization, role=Membership.Role.MANAGER, scope="works:write")
+    return do_work_register(acting=actor, organization=organization, **fields)
+
+
 @transaction.atomic
-def work_register(
+def do_work_register(
     *,
-    actor: Actor,
+    acting: Actor,
     organization: Organization,
     external_ref: str,
     title: str,
@@ -94,8 +100,7 @@ def work_register(
     year: int | None = None,
     creators: str = "",
 ) -> Work:
-    """Register a work with its URLs and identifiers, all or nothing."""
-    authorize(actor, organization, role=Membership.Role.MANAGER, scope="works:write")
+    """Register a work with its URLs and identifiers, all or nothing; conflicts are detected at once."""
     external_ref = external_ref.strip()
     work_fields_validate(
         {"external_ref": external_ref, "title": title, "kind": kind, "year": year, "creators": creators}
@@ -116,8 +121,8 @@ def work_register(
     added = references_replace(urls={work.pk: url_refs}, identifiers={work.pk: identifier_refs},
                                new_work_ids={work.pk})
     audit_append(
-        actor=actor, action="work.register", object_type="work", object_id=str(work.pk),
-        organization=organization.slug,
+        actor=acting, action="work.register", object_type="work", object_id=str(work.pk),
+        organization=organization,
         data={"external_ref": external_ref, "title": work.title, "parent": str(parent.pk) if parent else None,
               "urls": [u.url for u in url_refs], "identifiers": [f"{s}:{v}" for s, v in identifier_refs]},
     )
@@ -125,17 +130,24 @@ def work_register(
     return work
 
 
+def work_update(*, actor: Actor, work: Work, **changes: Any) -> Work:
+    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    return do_work_update(acting=actor, work=work, **changes)
+
+
 @transaction.atomic
-def work_update(
+def do_work_update(
     *,
-    actor: Actor,
+    acting: Actor,
     work: Work,
     urls: Iterable[str] | None = None,
     identifiers: Iterable[str] | None = None,
     **changes: Any,
 ) -> Work:
-    """Change a work's descriptive fields, its parent, or replace its URL / identifier sets."""
-    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    """Change a work's descriptive fields, its parent, or replace its URL / identifier sets.
+
+    The audit row records each changed field as {"old": ..., "new": ...}.
+    """
     work = Work.objects.select_for_update().get(pk=work.pk)
     unknown = set(changes) - set(EDITABLE_FIELDS) - {"parent"}
     if unknown:
@@ -144,31 +156,37 @@ def work_update(
         )
     work_fields_validate(changes)
     url_refs, identifier_refs = parse_references(urls=urls or (), identifiers=identifiers or ())
-    changed: dict[str, Any] = {}
+    changed: dict[str, dict[str, Any]] = {}
     for field in EDITABLE_FIELDS:
         if field in changes and getattr(work, field) != changes[field]:
+            changed[field] = {"old": getattr(work, field), "new": changes[field]}
             setattr(work, field, changes[field])
-            changed[field] = changes[field]
     if "parent" in changes and changes["parent"] != work.parent:
         parent = changes["parent"]
         work_parent_validate(organization=work.owner, parent=parent, work=work)
+        old_parent = str(work.parent_id) if work.parent_id else None
         work_subtree_move(work, parent)
-        changed["parent"] = str(parent.pk) if parent else None
+        changed["parent"] = {"old": old_parent, "new": str(parent.pk) if parent else None}
     work.save()
     if urls is not None:
+        old_urls = sorted(work.urls.values_list("url", flat=True))
         keep = {u.url_hash for u in url_refs}
         work.urls.exclude(url_hash__in=keep).delete()
-        changed["urls"] = [u.url for u in url_refs]
+        new_urls = sorted(u.url for u in url_refs)
+        if new_urls != old_urls:
+            changed["urls"] = {"old": old_urls, "new": new_urls}
     if identifiers is not None:
-        work.identifiers.exclude(
-            pk__in=[i.pk for i in work.identifiers.all() if (i.scheme, i.value) in set(identifier_refs)]
-        ).delete()
-        changed["identifiers"] = [f"{s}:{v}" for s, v in identifier_refs]
+        held = list(work.identifiers.all())
+        old_identifiers = sorted(f"{i.scheme}:{i.value}" for i in held)
+        work.identifiers.exclude(pk__in=[i.pk for i in held if (i.scheme, i.value) in set(identifier_refs)]).delete()
+        new_identifiers = sorted(f"{s}:{v}" for s, v in identifier_refs)
+        if new_identifiers != old_identifiers:
+            changed["identifiers"] = {"old": old_identifiers, "new": new_identifiers}
     references_attach(work=work, urls=url_refs, identifiers=identifier_refs)
     if changed:
         audit_append(
-            actor=actor, action="work.update", object_type="work", object_id=str(work.pk),
-            organization=work.owner.slug, data=changed,
+            actor=acting, action="work.update", object_type="work", object_id=str(work.pk),
+            organization=work.owner, data=changed,
         )
     if urls is not None or identifiers is not None:
         conflicts_detect(work_ids=[work.pk])
@@ -192,10 +210,14 @@ def work_subtree_move(work: Work, parent: Work | None) -> None:
     Work.objects.bulk_update(descendants, ["lineage"])
 
 
-@transaction.atomic
 def work_withdraw(*, actor: Actor, work: Work, reason: str = "") -> Work:
-    """Withdraw a work: from now on it answers not_permitted (work_withdrawn)."""
     authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    return do_work_withdraw(acting=actor, work=work, reason=reason)
+
+
+@transaction.atomic
+def do_work_withdraw(*, acting: Actor, work: Work, reason: str = "") -> Work:
+    """Withdraw a work: from now on it answers not_permitted (work_withdrawn)."""
     work = Work.objects.select_for_update().get(pk=work.pk)
     if work.status == Work.Status.WITHDRAWN:
         return work
@@ -203,19 +225,23 @@ def work_withdraw(*, actor: Actor, work: Work, reason: str = "") -> Work:
     work.withdrawn_at = timezone.now()
     work.save(update_fields=["status", "withdrawn_at", "updated_at"])
     audit_append(
-        actor=actor, action="work.withdraw", object_type="work", object_id=str(work.pk),
-        organization=work.owner.slug, data={"reason": reason},
+        actor=acting, action="work.withdraw", object_type="work", object_id=str(work.pk),
+        organization=work.owner, data={"status": {"old": Work.Status.ACTIVE, "new": work.status}, "reason": reason},
     )
     return work
 
 
 def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: str) -> ContentFile:
+    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+    return do_content_file_add(acting=actor, work=work, fileobj=fileobj, filename=filename)
+
+
+def do_content_file_add(*, acting: Actor, work: Work, fileobj: IO[bytes], filename: str) -> ContentFile:
     """Fingerprint a file and attach it to a work; a refused file leaves nothing behind.
 
     The file is hashed and sniffed before anything is written, so a bomb or a file whose
     name lies is refused with nothing stored. The same bytes added twice return the first.
     """
-    authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
     if Work.objects.filter(pk=work.pk, status=Work.Status.WITHDRAWN).exists():
         raise ValidationFailed(
             _("This work is withdrawn; files cannot be added to it."),
@@ -245,8 +271,8 @@ def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: 
                     **phash_band_columns(fingerprint.phash),
                 )
             audit_append(
-                actor=actor, action="work.file_add", object_type="work", object_id=str(work.pk),
-                organization=work.owner.slug,
+                actor=acting, action="work.file_add", object_type="work", object_id=str(work.pk),
+                organization=work.owner,
                 data={"sha256": fingerprint.sha256, "media_type": fingerprint.media_type, "size": fingerprint.size},
             )
             conflicts_detect(work_ids=[work.pk])

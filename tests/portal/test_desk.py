@@ -7,23 +7,28 @@ import io
 import pytest
 from django.test import Client
 
-from registry.models import Dispute, Organization, VerificationRequest, Work
 from registry.access import Actor
-from registry.services.api_keys import api_key_create
+from registry.models import Dispute, Organization, VerificationRequest, Work
+from registry.services.api_keys import do_api_key_create
 from registry.services.disputes import dispute_comment
-from registry.services.grants import grant_issue
+from registry.services.grants import do_grant_issue
 from registry.services.verification import verification_request_submit
-from registry.services.works import content_file_add, work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.works import do_content_file_add, do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.factories import make_image_bytes
 
 pytestmark = pytest.mark.django_db
 
 
-def register_image(org: Organization, ref: str, *, seed: int = 1, fmt: str = "PNG") -> Work:
-    work = work_register(actor=SYSTEM, organization=org, external_ref=ref, title=f"Cel {ref}", kind="image")
+ISBN = "isbn:978-4-04-102622-9"
+
+
+def register_image(org: Organization, ref: str, *, seed: int = 1, fmt: str = "PNG", **refs) -> Work:
+    work = do_work_register(
+        acting=OPERATOR, organization=org, external_ref=ref, title=f"Cel {ref}", kind="image", **refs
+    )
     data = io.BytesIO(make_image_bytes(seed, fmt=fmt, quality=70))
-    content_file_add(actor=SYSTEM, work=work, fileobj=data, filename=f"{ref}.{fmt.lower()}")
+    do_content_file_add(acting=OPERATOR, work=work, fileobj=data, filename=f"{ref}.{fmt.lower()}")
     return work
 
 
@@ -34,8 +39,9 @@ def rival(make_org) -> Organization:
 
 @pytest.fixture
 def dispute(studio, rival) -> Dispute:
-    register_image(studio, "A-1")
-    register_image(rival, "R-1", fmt="JPEG")
+    """Kyoka's own dispute: the same identifier on two files that look alike."""
+    register_image(studio, "A-1", identifiers=[ISBN])
+    register_image(rival, "R-1", fmt="JPEG", identifiers=[ISBN])
     return Dispute.objects.get()
 
 
@@ -116,7 +122,7 @@ def test_the_dispute_page_shows_both_sides_with_hashes_and_distance(dispute, des
 
 def test_a_reviewer_runs_a_dispute_from_the_desk(dispute, desk, rival):
     copy = dispute.works.get(owner=rival)
-    grant = grant_issue(actor=SYSTEM, grantor=rival, scope="work", work=copy, purposes=["train-ai"])
+    grant = do_grant_issue(acting=OPERATOR, grantor=rival, scope="work", work=copy, purposes=["train-ai"])
     url = f"/desk/disputes/{dispute.pk}"
     assert desk.post(f"{url}/assign", {"assignee": "me"}).status_code == 302
     desk.post(f"{url}/request-info", {"message": "Your source files?", "party": rival.pk})
@@ -142,12 +148,15 @@ def test_a_refused_action_is_explained_not_crashed(dispute, desk):
     assert Dispute.objects.get().status == "open"
 
 
-def test_staff_who_are_not_reviewers_can_look_but_not_act(dispute, make_user):
+def test_staff_who_are_not_reviewers_are_refused_like_anyone_else(dispute, make_user, studio):
+    """Disputes, evidence and files are the parties' papers: staff status alone reads none of them."""
+    svg = io.BytesIO(b"%PDF-1.4 private")
+    dispute_comment(actor=Actor.for_user(owner_of(studio)), dispute=dispute, message="See.", evidence=[(svg, "p.pdf")])
     client = Client()
     client.force_login(make_user(is_staff=True))
-    assert client.get(f"/desk/disputes/{dispute.pk}/").status_code == 200
-    response = client.post(f"/desk/disputes/{dispute.pk}/start-review", follow=True)
-    assert "Only reviewers may do this." in response.content.decode()
+    for url in [*pages(dispute), f"/desk/evidence/{dispute.evidence.get().pk}", "/desk/flags/"]:
+        assert client.get(url).status_code == 403, url
+    assert client.post(f"/desk/disputes/{dispute.pk}/start-review").status_code == 403
     assert Dispute.objects.get().status == "open"
 
 
@@ -179,7 +188,7 @@ def test_a_reviewer_verifies_an_organisation_from_the_desk(make_org, desk, revie
 
 
 def test_a_reviewer_suspends_an_organisation_and_a_key(studio, desk):
-    api_key, _ = api_key_create(actor=SYSTEM, organization=studio, scopes=["checks"])
+    api_key, _ = do_api_key_create(acting=OPERATOR, organization=studio, scopes=["checks"])
     desk.post(f"/desk/keys/{api_key.pk}/suspend", {"reason": "Leaked on a forum."})
     desk.post(f"/desk/organizations/{studio.pk}/suspend", {"reason": "Fraud."})
     api_key.refresh_from_db()
@@ -192,7 +201,7 @@ def test_a_reviewer_suspends_an_organisation_and_a_key(studio, desk):
 
 def test_a_works_history_shows_its_registration_grants_and_disputes_on_one_page(dispute, desk, studio):
     original = dispute.works.get(owner=studio)
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=original, purposes=["search"])
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=original, purposes=["search"])
     body = desk.get(f"/desk/history/work/{original.pk}/").content.decode()
     for action in ("work.register", "work.file_add", "grant.issue", "dispute.open"):
         assert action in body, action

@@ -9,12 +9,12 @@ from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from registry.models import Dispute, DisputeEvent, EvidenceFile, Membership, Organization
 from registry.access import Actor
-from registry.services.disputes import dispute_comment, dispute_open
-from registry.services.grants import grant_issue
-from registry.services.works import work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.models import Dispute, DisputeEvent, EvidenceFile, Membership, Organization
+from registry.services.disputes import dispute_comment, dispute_open, do_dispute_open
+from registry.services.grants import do_grant_issue
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +28,8 @@ def rival(make_org):
 @pytest.fixture
 def dispute(studio, rival):
     """Studio Aozora claims that Copycat Works registered its key visual."""
-    own = work_register(actor=SYSTEM, organization=studio, external_ref="KV-1", title="Key visual")
-    copy = work_register(actor=SYSTEM, organization=rival, external_ref="CC-9", title="Copied visual")
+    own = do_work_register(acting=OPERATOR, organization=studio, external_ref="KV-1", title="Key visual")
+    copy = do_work_register(acting=OPERATOR, organization=rival, external_ref="CC-9", title="Copied visual")
     return dispute_open(
         actor=Actor.for_user(owner_of(studio)), claimant=studio, kind="ownership",
         statement="We drew this in 2019; they registered it last week.", works=[own, copy],
@@ -39,9 +39,10 @@ def dispute(studio, rival):
 
 def test_the_list_shows_the_disputes_the_organisation_is_party_to(studio, rival, dispute, make_org, studio_client):
     third = make_org(Organization.Kind.RIGHTSHOLDER, name="Unrelated Studio")
-    work_a = work_register(actor=SYSTEM, organization=rival, external_ref="X", title="X")
-    work_b = work_register(actor=SYSTEM, organization=third, external_ref="Y", title="Y")
-    dispute_open(actor=SYSTEM, claimant=third, kind="other", statement="Not yours to see.", works=[work_a, work_b])
+    work_a = do_work_register(acting=OPERATOR, organization=rival, external_ref="X", title="X")
+    work_b = do_work_register(acting=OPERATOR, organization=third, external_ref="Y", title="Y")
+    do_dispute_open(acting=OPERATOR, claimant=third, kind="other", statement="Not yours to see.", works=[work_a,
+        work_b])
     page = studio_client.get(reverse("web:disputes")).content.decode()
     assert "You claim against Copycat Works" in page
     assert "Unrelated Studio" not in page
@@ -128,8 +129,8 @@ def test_a_viewer_reads_but_cannot_answer(studio, dispute, member):
 
 
 def test_file_an_ownership_dispute_from_a_work_page(studio, rival, studio_client):
-    own = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away poster")
-    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="P1", title="Poster",
+    own = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away poster")
+    theirs = do_work_register(acting=OPERATOR, organization=rival, external_ref="P1", title="Poster",
                            identifiers=["isbn:978-4-06-182623-6"])
     assert reverse("web:dispute_new") + f"?work={own.pk}" in studio_client.get(
         reverse("web:work_detail", args=[own.pk])).content.decode()
@@ -150,7 +151,7 @@ def test_file_an_ownership_dispute_from_a_work_page(studio, rival, studio_client
 
 
 def test_filing_names_an_unknown_reference(studio, studio_client):
-    own = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    own = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
     response = studio_client.post(reverse("web:dispute_new"), {
         "work": str(own.pk), "kind": "ownership", "other_work": "isbn:978-4-06-182623-6", "statement": "Ours.",
     })
@@ -161,7 +162,7 @@ def test_filing_names_an_unknown_reference(studio, studio_client):
 
 
 def test_our_own_work_is_not_the_other_side(studio, studio_client):
-    own = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    own = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
     response = studio_client.post(reverse("web:dispute_new"), {
         "work": str(own.pk), "kind": "ownership", "other_work": str(own.pk), "statement": "Ours.",
     })
@@ -170,8 +171,8 @@ def test_our_own_work_is_not_the_other_side(studio, studio_client):
 
 
 def test_a_developer_disputes_a_grant_made_out_to_it(studio, developer, developer_client):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer,
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
                         purposes=["train-genai"])
     dashboard = developer_client.get(reverse("web:developer_dashboard")).content.decode()
     assert reverse("web:dispute_new") + f"?grant={grant.pk}" in dashboard
@@ -187,8 +188,8 @@ def test_a_developer_disputes_a_grant_made_out_to_it(studio, developer, develope
 
 
 def test_a_grant_we_issued_is_not_disputed_by_us(studio, developer, studio_client):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer,
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
                         purposes=["train-genai"])
     assert studio_client.get(reverse("web:dispute_new") + f"?grant={grant.pk}").status_code == 404
     assert studio_client.get(reverse("web:dispute_new") + "?grant=not-a-uuid").status_code == 404
@@ -214,7 +215,7 @@ def test_dispute_pages_in_japanese(studio, rival, dispute):
 
 
 def test_file_a_dispute_from_the_list_naming_only_the_other_work(studio, rival, studio_client):
-    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="P1", title="Poster")
+    theirs = do_work_register(acting=OPERATOR, organization=rival, external_ref="P1", title="Poster")
     assert f'href="{reverse("web:dispute_new")}"' in studio_client.get(reverse("web:disputes")).content.decode()
     studio_client.post(reverse("web:dispute_new"), {
         "kind": "other", "other_work": str(theirs.pk), "statement": "The credits are wrong.",
@@ -225,9 +226,9 @@ def test_file_a_dispute_from_the_list_naming_only_the_other_work(studio, rival, 
 
 
 def test_a_conflict_kyoka_opened_shows_kyoka_in_the_timeline(studio, rival, studio_client):
-    work_register(actor=SYSTEM, organization=studio, external_ref="A", title="A",
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="A", title="A",
                   identifiers=["isbn:978-4-06-182623-6"])
-    work_register(actor=SYSTEM, organization=rival, external_ref="B", title="B",
+    do_work_register(acting=OPERATOR, organization=rival, external_ref="B", title="B",
                   identifiers=["isbn:978-4-06-182623-6"])
     dispute = Dispute.objects.get()
     page = studio_client.get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()

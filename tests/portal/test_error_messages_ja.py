@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from registry.services.works import work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_duplicate_external_ref_is_reported_in_japanese(studio):
-    work_register(actor=SYSTEM, organization=studio, external_ref="DUP", title="First")
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="DUP", title="First")
     client = client_for(owner_of(studio), language="ja")
     response = client.post(
         reverse("web:work_register"), {"title": "Second", "external_ref": "DUP", "kind": "image"})

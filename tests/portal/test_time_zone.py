@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from registry.models import Work
-from registry.services.works import work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -20,7 +20,7 @@ LATE_EVENING_UTC = datetime(2026, 3, 31, 20, 30, tzinfo=UTC)
 
 @pytest.fixture
 def work(studio):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
     Work.objects.filter(pk=work.pk).update(created_at=LATE_EVENING_UTC)
     return work
 

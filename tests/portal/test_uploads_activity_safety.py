@@ -11,10 +11,10 @@ from django.urls import reverse
 from registry.access import Actor
 from registry.decisions.run import check_run
 from registry.models import BulkUpload
-from registry.services.grants import grant_issue
+from registry.services.grants import do_grant_issue
 from registry.services.uploads import bulk_upload_process, bulk_upload_start
-from registry.services.works import content_file_add, work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.works import do_content_file_add, do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +32,7 @@ def test_upload_page_starts_an_upload_through_the_service(studio, studio_client)
 
 
 def test_finished_upload_stops_polling_and_links_the_error_report(studio, studio_client):
-    upload = bulk_upload_start(actor=SYSTEM, organization=studio,
+    upload = bulk_upload_start(actor=Actor.for_user(owner_of(studio)), organization=studio,
                                manifest=SimpleUploadedFile("catalog.csv", MANIFEST))
     bulk_upload_process(upload_id=str(upload.pk))
     fragment = studio_client.get(reverse("web:upload_detail", args=[upload.pk]), HTTP_HX_REQUEST="true")
@@ -45,7 +45,8 @@ def test_finished_upload_stops_polling_and_links_the_error_report(studio, studio
 
 def test_another_organisations_upload_is_a_404(studio, make_org, studio_client):
     other = make_org(name="Other Studio")
-    upload = bulk_upload_start(actor=SYSTEM, organization=other, manifest=SimpleUploadedFile("c.csv", MANIFEST))
+    upload = bulk_upload_start(actor=Actor.for_user(owner_of(other)), organization=other,
+        manifest=SimpleUploadedFile("c.csv", MANIFEST))
     assert studio_client.get(reverse("web:upload_detail", args=[upload.pk])).status_code == 404
     assert studio_client.get(reverse("web:upload_errors", args=[upload.pk])).status_code == 404
     assert studio_client.post(reverse("web:upload_cancel", args=[upload.pk])).status_code == 404
@@ -54,9 +55,9 @@ def test_another_organisations_upload_is_a_404(studio, make_org, studio_client):
 
 
 def test_activity_shows_checks_per_day_and_top_requesters(studio, developer, studio_client, png_file):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
-    content_file = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(1), filename="a.png")
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
+    content_file = do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(1), filename="a.png")
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
     check_run(actor=Actor.for_user(owner_of(developer)), organization=developer, purpose="train-genai",
               items=[{"sha256": content_file.sha256}])
     page = studio_client.get(reverse("web:activity")).content.decode()

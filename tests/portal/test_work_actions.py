@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from registry.models import AuditEvent, Membership, Work
-from registry.services.works import work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -15,13 +15,13 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def series(studio):
-    return work_register(actor=SYSTEM, organization=studio, external_ref="S1", title="Ghibli posters",
+    return do_work_register(acting=OPERATOR, organization=studio, external_ref="S1", title="Ghibli posters",
                          kind="collection")
 
 
 @pytest.fixture
 def work(studio):
-    return work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away",
+    return do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away",
                          kind="image", urls=["https://example.com/sa.png"], identifiers=["isbn:978-4-06-182623-6"])
 
 

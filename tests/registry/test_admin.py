@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from registry.models import AuditEvent, Grant
-from registry.services.api_keys import api_key_create
-from registry.services.grants import grant_issue
-from tests.conftest import SYSTEM
+from registry.services.api_keys import do_api_key_create
+from registry.services.grants import do_grant_issue
+from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def act(admin_client, model: str, action: str, pks) -> None:
 
 
 def test_revoking_from_the_admin_goes_through_the_service(admin_client, studio, developer):
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
     act(admin_client, "grant", "revoke", [grant.pk])
     grant.refresh_from_db()
     assert grant.revoked_at is not None and grant.revocation_reason == "Revoked by an administrator"
@@ -40,7 +40,7 @@ def test_verifying_and_suspending_from_the_admin(admin_client, make_org, develop
     act(admin_client, "organization", "verify", [studio.pk])
     studio.refresh_from_db()
     assert studio.verified_at is not None
-    key, _ = api_key_create(actor=SYSTEM, organization=developer, scopes=["checks"])
+    key, _ = do_api_key_create(acting=OPERATOR, organization=developer, scopes=["checks"])
     act(admin_client, "apikey", "suspend", [key.pk])
     key.refresh_from_db()
     assert key.suspended_at is not None

@@ -8,8 +8,8 @@ from registry.matching.fingerprints import phash_bands
 from registry.models import ContentFile, PerceptualHash
 from registry.selectors import phash_index as phash_index_module
 from registry.selectors.matching import works_by_phash
-from registry.services.works import work_register
-from tests.conftest import SYSTEM
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ BASE = 0x1234_5678_9ABC_DEF0
 
 
 def add_hash(studio, ref: str, value: int, *, pk: int | None = None) -> PerceptualHash:
-    work = work_register(actor=SYSTEM, organization=studio, external_ref=ref, title=ref, kind="image")
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref=ref, title=ref, kind="image")
     content = ContentFile.objects.create(work=work, sha256=f"{abs(hash(ref)):064x}"[:64])
     return PerceptualHash.objects.create(pk=pk, content_file=content, work=work, value=value,
                                          **dict(zip(("band0", "band1", "band2"), phash_bands(value), strict=True)))

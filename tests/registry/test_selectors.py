@@ -18,35 +18,38 @@ from registry.selectors.disputes import (
     works_of_others_by_reference,
 )
 from registry.selectors.grants import grants_covering_work
-from registry.services.disputes import dispute_open
-from registry.services.grants import grant_issue, grant_revoke
-from registry.services.works import content_file_add, work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.disputes import do_dispute_open
+from registry.services.grants import do_grant_issue, do_grant_revoke
+from registry.services.works import do_content_file_add, do_work_register
+from tests.conftest import OPERATOR, owner_of
 
 pytestmark = pytest.mark.django_db
 
 
 def test_grants_covering_work_reach_it_from_above_and_from_the_catalog(studio, developer, make_org):
-    series = work_register(actor=SYSTEM, organization=studio, external_ref="S", title="Series", kind="collection")
-    episode = work_register(actor=SYSTEM, organization=studio, external_ref="E1", title="Episode 1", parent=series)
-    sibling = work_register(actor=SYSTEM, organization=studio, external_ref="E2", title="Episode 2", parent=series)
-    on_series = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=series, licensee=developer,
+    series = do_work_register(acting=OPERATOR, organization=studio, external_ref="S", title="Series", kind="collection")
+    episode = do_work_register(acting=OPERATOR, organization=studio, external_ref="E1", title="Episode 1",
+        parent=series)
+    sibling = do_work_register(acting=OPERATOR, organization=studio, external_ref="E2", title="Episode 2",
+        parent=series)
+    on_series = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=series, licensee=developer,
                             purposes=["train-ai"])
-    on_episode = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=episode, licensee=None,
+    on_episode = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=episode, licensee=None,
                              purposes=["search"])
-    catalog = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=sibling, licensee=developer, purposes=["tdm"])
+    catalog = do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=sibling, licensee=developer, purposes=["tdm"])
     other = make_org(Organization.Kind.RIGHTSHOLDER)
-    grant_issue(actor=SYSTEM, grantor=other, scope="catalog", licensee=developer, purposes=["tdm"])
-    grant_revoke(actor=SYSTEM, grant=on_episode, reason="test")
+    do_grant_issue(acting=OPERATOR, grantor=other, scope="catalog", licensee=developer, purposes=["tdm"])
+    do_grant_revoke(acting=OPERATOR, grant=on_episode, reason="test")
     assert set(grants_covering_work(episode)) == {on_series, on_episode, catalog}
     assert set(grants_covering_work(series)) == {on_series, catalog}
 
 
 def test_check_usage_daily_counts_per_utc_day(studio, developer, png_file):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="SA")
-    content_file = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(3), filename="a.png")
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-genai"])
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="SA")
+    content_file = do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(3), filename="a.png")
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
+        purposes=["train-genai"])
     developer_actor = Actor.for_user(owner_of(developer))
     for _ in range(2):
         check_run(actor=developer_actor, organization=developer, purpose="train-genai",
@@ -65,9 +68,9 @@ def test_check_usage_daily_counts_per_utc_day(studio, developer, png_file):
 def test_disputes_of_party_and_references_of_other_organisations(studio, make_org):
     rival = make_org(Organization.Kind.RIGHTSHOLDER, name="Rival")
     third = make_org(Organization.Kind.RIGHTSHOLDER, name="Third")
-    own = work_register(actor=SYSTEM, organization=studio, external_ref="A", title="A",
+    own = do_work_register(acting=OPERATOR, organization=studio, external_ref="A", title="A",
                         identifiers=["isbn:978-4-06-182623-6"])
-    theirs = work_register(actor=SYSTEM, organization=rival, external_ref="B", title="B",
+    theirs = do_work_register(acting=OPERATOR, organization=rival, external_ref="B", title="B",
                            identifiers=["isbn:978-4-06-182623-6"])
     assert works_of_others_by_reference(organization=studio, reference="isbn:9784061826236") == [theirs]
     assert works_of_others_by_reference(organization=studio, reference=str(theirs.pk)) == [theirs]
@@ -77,8 +80,9 @@ def test_disputes_of_party_and_references_of_other_organisations(studio, make_or
     actor = Actor.for_user(owner_of(studio))
     (conflict,) = disputes_of_party(actor=actor, organization=studio)
     assert conflict.conflict_key and {conflict.claimant, conflict.respondent} == {studio, rival}
-    third_work = work_register(actor=SYSTEM, organization=third, external_ref="C", title="C")
-    elsewhere = dispute_open(actor=SYSTEM, claimant=third, kind="other", statement="x", works=[theirs, third_work])
+    third_work = do_work_register(acting=OPERATOR, organization=third, external_ref="C", title="C")
+    elsewhere = do_dispute_open(acting=OPERATOR, claimant=third, kind="other", statement="x", works=[theirs,
+        third_work])
     assert list(disputes_of_party(actor=actor, organization=studio, status="closed")) == []
     with pytest.raises(NotFound):
         dispute_get_for_party(actor=actor, organization=studio, dispute_id=elsewhere.pk)

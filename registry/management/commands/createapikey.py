@@ -1,9 +1,9 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from registry.access import Actor
 from registry.exceptions import KyokaError
 from registry.models import Organization
-from registry.access import Actor
-from registry.services.api_keys import api_key_create
+from registry.services.api_keys import do_api_key_create
 
 
 class Command(BaseCommand):
@@ -20,8 +20,9 @@ class Command(BaseCommand):
             raise CommandError(f"No organisation with slug '{org}'.")
         scope_list = [s.strip() for s in scopes.split(",") if s.strip()] if scopes else None
         try:
-            _, raw_key = api_key_create(
-                actor=Actor.for_system("createapikey"), organization=organization, name=name, scopes=scope_list
+            _, raw_key = do_api_key_create(
+                acting=Actor.for_operator("manage.py createapikey"), organization=organization, name=name,
+                scopes=scope_list,
             )
         except KyokaError as exc:
             raise CommandError(f"{exc.message} {exc.fields or ''}".strip()) from exc

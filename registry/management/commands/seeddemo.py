@@ -16,15 +16,15 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 from stdnum import ean
 
-from registry.models import ApiKey, Grant, Organization, Work
 from registry.access import REVIEWER_GROUP, Actor
-from registry.services.api_keys import api_key_create, api_key_revoke
-from registry.services.grants import grant_issue, grant_revoke
-from registry.services.organizations import membership_add, organization_create, organization_verify
-from registry.services.works import content_file_add, work_register
+from registry.models import ApiKey, Grant, Organization, Work
+from registry.services.api_keys import do_api_key_create, do_api_key_revoke
+from registry.services.grants import do_grant_issue, do_grant_revoke
+from registry.services.organizations import do_membership_add, do_organization_create, organization_verify
+from registry.services.works import do_content_file_add, do_work_register
 
 DEMO_PASSWORD = "kyoka-demo-2026"  # noqa: S105 — printed for the local demo on purpose
-SYSTEM = Actor.for_system("seeddemo")
+OPERATOR = Actor.for_operator("manage.py seeddemo")
 
 
 def demo_image(seed: int) -> bytes:
@@ -72,7 +72,7 @@ class Command(BaseCommand):
             aozora = self._org("studio-aozora", "Studio Aozora", Organization.Kind.RIGHTSHOLDER, studio_owner)
             kumo = self._org("kumo-pictures", "Kumo Pictures", Organization.Kind.RIGHTSHOLDER, kumo_owner)
             acme = self._org("acme-ai", "Acme AI", Organization.Kind.AI_DEVELOPER, dev_owner)
-            membership_add(actor=SYSTEM, organization=aozora, user=studio_viewer, role="viewer")
+            do_membership_add(acting=OPERATOR, organization=aozora, user=studio_viewer, role="viewer")
             reviewer_actor = Actor.for_user(admin)
             organization_verify(actor=reviewer_actor, organization=aozora)
             organization_verify(actor=reviewer_actor, organization=acme)
@@ -97,15 +97,15 @@ class Command(BaseCommand):
 
     def _org(self, slug, name, kind, owner) -> Organization:
         existing = Organization.objects.filter(slug=slug).first()
-        return existing or organization_create(actor=SYSTEM, name=name, kind=kind, owner=owner, slug=slug)
+        return existing or do_organization_create(acting=OPERATOR, name=name, kind=kind, owner=owner, slug=slug)
 
     def _catalog(self, aozora: Organization, kumo: Organization) -> dict[str, Work]:
         works: dict[str, Work] = {w.external_ref: w for w in Work.objects.filter(owner__in=[aozora, kumo])}
 
         def register(org, ref, title, kind, parent=None, **refs) -> Work:
             if ref not in works:
-                works[ref] = work_register(
-                    actor=SYSTEM, organization=org, external_ref=ref, title=title, kind=kind, parent=parent, **refs
+                works[ref] = do_work_register(
+                    acting=OPERATOR, organization=org, external_ref=ref, title=title, kind=kind, parent=parent, **refs
                 )
             return works[ref]
 
@@ -127,7 +127,7 @@ class Command(BaseCommand):
 
         for n, work in enumerate(sorted(works.values(), key=lambda w: w.external_ref)):
             if work.kind in ("image", "character") and not work.files.exists():
-                content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(demo_image(n)),
+                do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(demo_image(n)),
                                  filename=f"{work.external_ref}.png")
         return works
 
@@ -135,7 +135,7 @@ class Command(BaseCommand):
         if Grant.objects.filter(grantor__in=[aozora, kumo]).exists():
             return
         now = timezone.now()
-        issue = lambda **kw: grant_issue(actor=SYSTEM, **kw)  # noqa: E731
+        issue = lambda **kw: do_grant_issue(acting=OPERATOR, **kw)  # noqa: E731
         issue(grantor=aozora, scope="work", work=works["AOZ-F1-S1"], licensee=acme, purposes=["train-genai"],
               territories=["JP"], valid_until=now + timedelta(days=365),
               attribution="© Studio Aozora", licence_url="https://aozora.example/licence")
@@ -145,13 +145,13 @@ class Command(BaseCommand):
         expired = issue(grantor=aozora, scope="work", work=works["AOZ-ART-2"], licensee=acme, purposes=["all"],
                         valid_from=now - timedelta(days=60), valid_until=now - timedelta(days=1))
         revoked = issue(grantor=aozora, scope="work", work=works["AOZ-ART-3"], licensee=acme, purposes=["all"])
-        grant_revoke(actor=SYSTEM, grant=revoked, reason="Demo: licence ended early")
+        do_grant_revoke(acting=OPERATOR, grant=revoked, reason="Demo: licence ended early")
         issue(grantor=kumo, scope="catalog", licensee=acme, purposes=["all"])  # unverified grantor: counts for nothing
         del expired
 
     def _keys(self, aozora, acme) -> list[tuple[str, str]]:
         for old in ApiKey.objects.filter(name__startswith="demo ", revoked_at__isnull=True):
-            api_key_revoke(actor=SYSTEM, api_key=old)
-        _, dev_key = api_key_create(actor=SYSTEM, organization=acme, name="demo checks")
-        _, studio_key = api_key_create(actor=SYSTEM, organization=aozora, name="demo studio")
+            do_api_key_revoke(acting=OPERATOR, api_key=old)
+        _, dev_key = do_api_key_create(acting=OPERATOR, organization=acme, name="demo checks")
+        _, studio_key = do_api_key_create(acting=OPERATOR, organization=aozora, name="demo studio")
         return [("Acme AI (checks)", dev_key), ("Studio Aozora (all scopes)", studio_key)]

@@ -6,10 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from registry.models import API_KEY_SCOPES, Organization
-from registry.services.api_keys import api_key_create, api_key_revoke
-from registry.services.organizations import membership_add
-from registry.services.works import work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.api_keys import do_api_key_create, do_api_key_revoke
+from registry.services.organizations import do_membership_add
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR, owner_of
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def api_client():
 @pytest.fixture
 def key_for():
     def make(org: Organization, scopes=None) -> str:
-        _, raw = api_key_create(actor=SYSTEM, organization=org, scopes=scopes)
+        _, raw = do_api_key_create(acting=OPERATOR, organization=org, scopes=scopes)
         return raw
 
     return make
@@ -58,7 +58,7 @@ def make_work(studio):
 
     def make(org=None, *, parent=None, kind="image", **refs):
         n = next(counter)
-        return work_register(actor=SYSTEM, organization=org or studio, external_ref=f"W-{n}", title=f"Work {n}",
+        return do_work_register(acting=OPERATOR, organization=org or studio, external_ref=f"W-{n}", title=f"Work {n}",
                              kind=kind, parent=parent, **refs)
 
     return make
@@ -91,7 +91,7 @@ def caller(make_org, make_user):
             return client
         if who in ("viewer", "manager"):
             user = make_user()
-            membership_add(actor=SYSTEM, organization=org, user=user, role=who)
+            do_membership_add(acting=OPERATOR, organization=org, user=user, role=who)
             client.force_login(user)
             return client
         key_org = make_org(org.kind) if who == "other_org_key" else org
@@ -100,9 +100,9 @@ def caller(make_org, make_user):
             "other_org_key": list(API_KEY_SCOPES),
             "key_without_scope": [s for s in API_KEY_SCOPES if s not in accepted or scope is None],
         }[who]
-        api_key, raw = api_key_create(actor=SYSTEM, organization=key_org, scopes=scopes)
+        api_key, raw = do_api_key_create(acting=OPERATOR, organization=key_org, scopes=scopes)
         if who == "revoked_key":
-            api_key_revoke(actor=SYSTEM, api_key=api_key)
+            do_api_key_revoke(acting=OPERATOR, api_key=api_key)
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
         return client
 

@@ -15,8 +15,8 @@ from registry.decisions import decide
 from registry.decisions.parse import CheckRequest, parse_items
 from registry.decisions.run import do_check_record
 from registry.models import Organization
-from registry.services.grants import grant_issue
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue
+from tests.conftest import OPERATOR
 from tests.registry.api.conftest import CALLERS, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -49,7 +49,7 @@ def history(studio, developer, make_org, make_work):
     """Two days of checks: the developer (granted A) and another developer (granted nothing)."""
     a, b = make_work(identifiers=[ISBN]), make_work(identifiers=[ISAN])
     make_work(make_org(name="Other Studio"), identifiers=[DOI])
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=a, licensee=developer, purposes=["train-ai"],
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=a, licensee=developer, purposes=["train-ai"],
                 valid_from=DAY1 - timedelta(days=1))
     other_dev = make_org(Organization.Kind.AI_DEVELOPER, name="Other AI")
     checked(developer, [ISBN, ISAN], at=DAY1 + timedelta(hours=9))

@@ -9,8 +9,8 @@ import pytest
 from django.utils import timezone
 
 from registry.models import AuditEvent, Grant, Organization
-from registry.services.grants import grant_issue, grant_revoke
-from tests.conftest import SYSTEM, owner_of
+from registry.services.grants import do_grant_issue, do_grant_revoke
+from tests.conftest import OPERATOR, owner_of
 from tests.registry.api.conftest import CALLERS, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def issue(studio, developer):
         terms.setdefault("scope", "work" if terms.get("work") else "catalog")
         terms.setdefault("purposes", ["train-genai"])
         terms.setdefault("licensee", developer)
-        return grant_issue(actor=SYSTEM, grantor=studio, **terms)
+        return do_grant_issue(acting=OPERATOR, grantor=studio, **terms)
 
     return make
 
@@ -212,7 +212,7 @@ def test_state_and_in_force_filter(client_for, studio, issue):
     active = issue()
     scheduled = issue(valid_from=now + timedelta(days=7))
     expired = issue(valid_from=now - timedelta(days=30), valid_until=now - timedelta(days=1))
-    revoked = grant_revoke(actor=SYSTEM, grant=issue())
+    revoked = do_grant_revoke(acting=OPERATOR, grant=issue())
     client = client_for(studio, ["works:read"])
     states = {g["id"]: g["state"] for g in body(client.get("/api/v1/grants"))["results"]}
     assert states == {

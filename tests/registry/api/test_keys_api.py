@@ -8,8 +8,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from registry.models import API_KEY_SCOPES, ApiKey, AuditEvent, Organization
-from registry.services.api_keys import api_key_create, hash_api_key
-from tests.conftest import SYSTEM, owner_of
+from registry.services.api_keys import do_api_key_create, hash_api_key
+from tests.conftest import OPERATOR, owner_of
 from tests.registry.api.conftest import CALLERS, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -33,7 +33,7 @@ def signed_in(org: Organization) -> APIClient:
 
 @pytest.fixture
 def existing_key(studio) -> ApiKey:
-    api_key, _ = api_key_create(actor=SYSTEM, organization=studio, name="catalog sync", scopes=["works:read"])
+    api_key, _ = do_api_key_create(acting=OPERATOR, organization=studio, name="catalog sync", scopes=["works:read"])
     return api_key
 
 

@@ -7,8 +7,11 @@ import json
 import pytest
 
 from registry.models import Grant, Organization, PermissionRequest
-from registry.services.permission_requests import permission_request_create, permission_request_decline
-from tests.conftest import SYSTEM, owner_of
+from registry.services.permission_requests import (
+    do_permission_request_create,
+    do_permission_request_decline,
+)
+from tests.conftest import OPERATOR, owner_of
 from tests.registry.api.conftest import CALLERS, assert_error
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +33,8 @@ def body(response) -> dict:
 def ask(developer, studio):
     def make(requester=None, rightsholder=None, **terms) -> PermissionRequest:
         terms.setdefault("purposes", ["train-genai"])
-        return permission_request_create(
-            actor=SYSTEM, requester=requester or developer, rightsholder=rightsholder or studio, **terms
+        return do_permission_request_create(
+            acting=OPERATOR, requester=requester or developer, rightsholder=rightsholder or studio, **terms
         )
 
     return make
@@ -197,7 +200,7 @@ def test_accepting_with_invalid_terms_leaves_the_request_pending(client_for, stu
 
 def test_a_request_is_answered_once(client_for, studio, ask):
     permission_request = ask()
-    permission_request_decline(actor=SYSTEM, permission_request=permission_request)
+    do_permission_request_decline(acting=OPERATOR, permission_request=permission_request)
     response = client_for(studio, ["grants:write"]).post(
         f"/api/v1/permission-requests/{permission_request.pk}/accept", {}, format="json"
     )
@@ -207,7 +210,7 @@ def test_a_request_is_answered_once(client_for, studio, ask):
 
 def test_filter_by_status(client_for, studio, ask):
     pending, declined = ask(), ask()
-    permission_request_decline(actor=SYSTEM, permission_request=declined)
+    do_permission_request_decline(acting=OPERATOR, permission_request=declined)
     client = client_for(studio, ["works:read"])
     assert [r["id"] for r in body(client.get("/api/v1/permission-requests?status=pending"))["results"]] == [
         str(pending.pk)

@@ -13,10 +13,10 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image
 
 from registry.models import AuditEvent, ContentFile, Membership, Organization, Work
-from registry.services.grants import grant_issue
-from registry.services.organizations import membership_add
-from registry.services.works import content_file_add, work_withdraw
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue
+from registry.services.organizations import do_membership_add
+from registry.services.works import do_content_file_add, do_work_withdraw
+from tests.conftest import OPERATOR
 from tests.factories import make_image_bytes
 from tests.registry.api.conftest import CALLERS, assert_error
 
@@ -218,7 +218,7 @@ def test_list_filters(client_for, studio, make_work):
     image = make_work(kind="image")
     video = make_work(kind="video")
     withdrawn = make_work(kind="video")
-    work_withdraw(actor=SYSTEM, work=withdrawn)
+    do_work_withdraw(acting=OPERATOR, work=withdrawn)
     child = make_work(parent=video)
     client = client_for(studio, ["works:read"])
 
@@ -259,12 +259,12 @@ def test_listing_costs_the_same_queries_for_a_page_of_one_or_of_twenty(client_fo
         return len(captured.captured_queries)
 
     work = make_work(urls=["https://studio.example/0"], identifiers=[ISBN])
-    content_file_add(actor=SYSTEM, work=work, fileobj=png_file(0), filename="0.png")
+    do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(0), filename="0.png")
     queries_for_list()  # the key's first use of the minute also records last_used_at
     one = queries_for_list()
     for n in range(1, 20):
         work = make_work(urls=[f"https://studio.example/{n}"])
-        content_file_add(actor=SYSTEM, work=work, fileobj=png_file(n), filename=f"{n}.png")
+        do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(n), filename=f"{n}.png")
     assert queries_for_list() == one
 
 
@@ -297,7 +297,7 @@ def test_change_cannot_hang_a_work_under_another_organisations_work(client_for, 
 
 def test_a_withdrawn_work_answers_checks_not_permitted(client_for, studio, developer, make_work, check):
     work = make_work(identifiers=[ISBN])
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["all"])
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer, purposes=["all"])
     assert check([{"identifier": ISBN}])[1]["results"][0]["decision"] == "permitted"
     client_for(studio, ["works:write"]).post(f"/api/v1/works/{work.pk}/withdraw", {}, format="json")
     result = check([{"identifier": ISBN}])[1]["results"][0]
@@ -365,7 +365,7 @@ def test_a_person_in_two_studios_names_the_one_they_act_for(api_client, make_org
     first, second = make_org(), make_org()
     user = make_user()
     for org in (first, second):
-        membership_add(actor=SYSTEM, organization=org, user=user, role=Membership.Role.VIEWER)
+        do_membership_add(acting=OPERATOR, organization=org, user=user, role=Membership.Role.VIEWER)
     work = make_work(second)
     api_client.force_login(user)
     assert_error(api_client.get("/api/v1/works"), 400, "invalid")

@@ -6,10 +6,10 @@ import io
 
 import pytest
 
-from registry.models import Membership, Organization
 from registry.access import Actor
-from registry.services.works import content_file_add, work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.models import Membership, Organization
+from registry.services.works import do_content_file_add, do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.factories import make_image_bytes
 from tests.registry.api.conftest import api_client, check, client_for, key_for, make_work  # noqa: F401
 
@@ -27,11 +27,11 @@ def register_image():
 
     def register(org: Organization, *, seed: int = 1, fmt: str = "PNG", quality: int = 90, **refs):
         n = next(counter)
-        work = work_register(
-            actor=SYSTEM, organization=org, external_ref=f"{org.slug}-{n}", title=f"Cel {n}", kind="image", **refs
+        work = do_work_register(
+            acting=OPERATOR, organization=org, external_ref=f"{org.slug}-{n}", title=f"Cel {n}", kind="image", **refs
         )
         data = make_image_bytes(seed, fmt=fmt, quality=quality)
-        content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(data), filename=f"cel{n}.{fmt.lower()}")
+        do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(data), filename=f"cel{n}.{fmt.lower()}")
         return work
 
     return register

@@ -9,14 +9,14 @@ import pytest
 from django.contrib.auth.models import Group
 from django.db import connection
 
+from registry.access import REVIEWER_GROUP, Actor
 from registry.exceptions import InvalidTransition
 from registry.models import AuditEvent, Dispute, Grant, Work
 from registry.services import disputes as dispute_services
-from registry.access import REVIEWER_GROUP, Actor
 from registry.services.audit import audit_verify
 from registry.services.disputes import dispute_decide, dispute_start_review
-from registry.services.grants import grant_issue
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue
+from tests.conftest import OPERATOR
 
 
 @pytest.mark.django_db(transaction=True)
@@ -25,7 +25,7 @@ def test_two_reviewers_deciding_at_once_cannot_both_decide(
 ):
     register_image(studio, seed=1)
     copy = register_image(rival, seed=1)
-    grant = grant_issue(actor=SYSTEM, grantor=rival, scope="work", work=copy, purposes=["train-ai"])
+    grant = do_grant_issue(acting=OPERATOR, grantor=rival, scope="work", work=copy, purposes=["train-ai"])
     dispute = dispute_start_review(actor=Actor.for_user(reviewer), dispute=Dispute.objects.get())
     second_reviewer = make_user(is_staff=True)
     second_reviewer.groups.add(Group.objects.get(name=REVIEWER_GROUP))

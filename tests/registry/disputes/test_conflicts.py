@@ -8,10 +8,15 @@ import pytest
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from registry.models import AuditEvent, Dispute, DisputeWork, Work
+from registry.models import AuditEvent, Dispute, DisputeWork, SimilarityFlag, Work
 from registry.services.conflicts import conflict_key, conflicts_detect
-from registry.services.works import content_file_add, work_register, work_update, work_withdraw
-from tests.conftest import SYSTEM
+from registry.services.works import (
+    do_content_file_add,
+    do_work_register,
+    do_work_update,
+    do_work_withdraw,
+)
+from tests.conftest import OPERATOR
 from tests.factories import make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -35,21 +40,21 @@ def test_same_bytes_registered_by_another_studio_open_an_ownership_dispute(studi
     assert dispute.conflict_key == conflict_key(original.pk, copy.pk)
     assert "the same file" in dispute.statement
     event = AuditEvent.objects.get(action="dispute.open", object_id=str(dispute.pk))
-    assert event.actor == "system:conflict-detection"
-    assert event.data["matches"][0]["method"] == "sha256"
-    assert {m["method"] for m in event.data["matches"]} == {"sha256", "phash"}
+    assert event.actor == "operator:conflict-detection"
+    # The exact match decides; the pair's perceptual likeness adds nothing (and raises no flag).
+    assert [m["method"] for m in event.data["matches"]] == ["sha256"]
+    assert not SimilarityFlag.objects.exists()
 
 
-def test_a_re_encoded_jpeg_is_caught_by_its_perceptual_hash(studio, rival, register_image):
+def test_a_re_encoded_jpeg_raises_a_similarity_flag_not_a_dispute(studio, rival, register_image):
     original = register_image(studio, seed=3)
     copy = register_image(rival, seed=3, fmt="JPEG", quality=70)
 
-    dispute = Dispute.objects.get()
-    assert sides(dispute) == {"claimant": original.pk, "respondent": copy.pk}
-    event = AuditEvent.objects.get(action="dispute.open")
-    assert [m["method"] for m in event.data["matches"]] == ["phash"]
-    assert event.data["matches"][0]["distance"] <= 8
-    assert "near-identical image" in dispute.statement
+    assert not Dispute.objects.exists()
+    flag = SimilarityFlag.objects.get()
+    assert {flag.work_a_id, flag.work_b_id} == {original.pk, copy.pk}
+    assert flag.work_a_id < flag.work_b_id
+    assert flag.distance <= 8 and flag.status == SimilarityFlag.Status.OPEN
 
 
 def test_a_different_image_opens_nothing(studio, rival, register_image):
@@ -67,11 +72,11 @@ def test_the_same_organisation_registering_twice_is_no_conflict(studio, register
 def test_the_dispute_opens_once_however_often_the_pair_meets_again(studio, rival, register_image):
     register_image(studio, seed=1, identifiers=[ISBN])
     copy = register_image(rival, seed=1)
-    content_file_add(actor=SYSTEM, work=copy, fileobj=io.BytesIO(make_image_bytes(1)), filename="again.png")
-    content_file_add(
-        actor=SYSTEM, work=copy, fileobj=io.BytesIO(make_image_bytes(1, fmt="JPEG")), filename="again.jpg"
+    do_content_file_add(acting=OPERATOR, work=copy, fileobj=io.BytesIO(make_image_bytes(1)), filename="again.png")
+    do_content_file_add(
+        acting=OPERATOR, work=copy, fileobj=io.BytesIO(make_image_bytes(1, fmt="JPEG")), filename="again.jpg"
     )
-    work_update(actor=SYSTEM, work=copy, identifiers=[ISBN])
+    do_work_update(acting=OPERATOR, work=copy, identifiers=[ISBN])
     assert conflicts_detect(work_ids=[copy.pk]) == []
 
     assert Dispute.objects.count() == 1
@@ -108,7 +113,7 @@ def test_a_url_under_another_studios_pattern_is_not_a_conflict(studio, rival, ma
 
 def test_a_withdrawn_work_conflicts_with_nothing(studio, rival, make_work):
     original = make_work(studio, identifiers=[ISBN])
-    work_withdraw(actor=SYSTEM, work=original)
+    do_work_withdraw(acting=OPERATOR, work=original)
     make_work(rival, identifiers=[ISBN])
     assert not Dispute.objects.exists()
 
@@ -117,14 +122,14 @@ def test_adding_a_reference_later_is_caught(studio, rival, make_work):
     make_work(studio, identifiers=[ISBN])
     later = make_work(rival)
     assert not Dispute.objects.exists()
-    work_update(actor=SYSTEM, work=later, identifiers=[ISBN])
+    do_work_update(acting=OPERATOR, work=later, identifiers=[ISBN])
     assert Dispute.objects.get().respondent == rival
 
 
 def test_a_registration_that_fails_leaves_no_dispute(studio, rival, make_work):
     make_work(studio, identifiers=[ISBN])
     with pytest.raises(RuntimeError), transaction.atomic():
-        work_register(actor=SYSTEM, organization=rival, external_ref="R-1", title="Mine", identifiers=[ISBN])
+        do_work_register(acting=OPERATOR, organization=rival, external_ref="R-1", title="Mine", identifiers=[ISBN])
         assert Dispute.objects.count() == 1  # opened in the registration's own transaction
         raise RuntimeError("the registration rolls back")
     assert not Dispute.objects.exists()

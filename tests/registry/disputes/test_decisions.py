@@ -8,9 +8,9 @@ from registry.exceptions import Conflict, ValidationFailed
 from registry.models import AuditEvent, Dispute, Grant, Work
 from registry.services.audit import audit_verify
 from registry.services.disputes import dispute_decide, dispute_open, dispute_start_review
-from registry.services.grants import grant_issue
-from registry.services.works import work_register
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue
+from registry.services.works import do_work_register
+from tests.conftest import OPERATOR
 from tests.registry.disputes.conftest import owner_actor
 
 pytestmark = pytest.mark.django_db
@@ -21,11 +21,11 @@ def conflict(studio, rival, developer, register_image):
     """The studio's cel, the rival's copy of it, a grant from each to the developer, the dispute."""
     original = register_image(studio, seed=1)
     copy = register_image(rival, seed=1)
-    studio_grant = grant_issue(
-        actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["train-genai"]
+    studio_grant = do_grant_issue(
+        acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["train-genai"]
     )
-    rival_grant = grant_issue(
-        actor=SYSTEM, grantor=rival, scope="work", work=copy, licensee=developer, purposes=["train-genai"]
+    rival_grant = do_grant_issue(
+        acting=OPERATOR, grantor=rival, scope="work", work=copy, licensee=developer, purposes=["train-genai"]
     )
     return {
         "original": original,
@@ -120,8 +120,8 @@ def test_rejected_withdraws_the_claimants_registration_and_revokes_its_grants_fo
     ISBN = "isbn:978-4-04-102622-9"
     first = make_work(studio, identifiers=[ISBN])
     second = make_work(rival, identifiers=[ISBN])
-    on_first = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=first, purposes=["train-ai"])
-    catalog = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", purposes=["search"])
+    on_first = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=first, purposes=["train-ai"])
+    catalog = do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", purposes=["search"])
     dispute = reviewed(Dispute.objects.get(), reviewer_actor)
     before = last_seq()
 
@@ -155,9 +155,9 @@ def test_a_transfer_moves_the_work_with_everything_under_it(studio, rival, make_
 
 def test_a_transfer_that_would_clash_changes_nothing(studio, rival, reviewer_actor):
     ISBN = "isbn:978-4-04-102622-9"
-    work_register(actor=SYSTEM, organization=studio, external_ref="CEL-1", title="Cel", identifiers=[ISBN])
-    copy = work_register(actor=SYSTEM, organization=rival, external_ref="CEL-1", title="Cel", identifiers=[ISBN])
-    grant = grant_issue(actor=SYSTEM, grantor=rival, scope="work", work=copy, purposes=["train-ai"])
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="CEL-1", title="Cel", identifiers=[ISBN])
+    copy = do_work_register(acting=OPERATOR, organization=rival, external_ref="CEL-1", title="Cel", identifiers=[ISBN])
+    grant = do_grant_issue(acting=OPERATOR, grantor=rival, scope="work", work=copy, purposes=["train-ai"])
     dispute = reviewed(Dispute.objects.get(), reviewer_actor)
 
     with pytest.raises(Conflict):
@@ -185,7 +185,7 @@ def test_a_decision_needs_a_reason(conflict, reviewer_actor):
 
 def test_a_grant_validity_dispute_records_the_decision_only(studio, rival, make_work, reviewer_actor):
     work = make_work(rival)
-    grant = grant_issue(actor=SYSTEM, grantor=rival, scope="work", work=work, purposes=["train-ai"])
+    grant = do_grant_issue(acting=OPERATOR, grantor=rival, scope="work", work=work, purposes=["train-ai"])
     dispute = dispute_open(
         actor=owner_actor(studio), claimant=studio, kind="grant_validity", statement="Not theirs to grant.",
         works=[work],

@@ -7,10 +7,10 @@ import io
 import pytest
 from django.db import IntegrityError, transaction
 
+from registry.access import Actor
 from registry.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, EvidenceFile, Organization, VerificationRequest
-from registry.access import Actor
-from registry.services.grants import grant_issue
+from registry.services.grants import do_grant_issue
 from registry.services.verification import (
     organization_suspend,
     organization_unsuspend,
@@ -18,7 +18,7 @@ from registry.services.verification import (
     verification_request_reject,
     verification_request_submit,
 )
-from tests.conftest import SYSTEM
+from tests.conftest import OPERATOR
 from tests.registry.disputes.conftest import owner_actor
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +82,7 @@ def test_verifying_makes_the_organisations_grants_count_from_the_next_check(
     newcomer, developer, make_work, check, reviewer_actor, reviewer
 ):
     work = make_work(newcomer, identifiers=[ISBN])
-    grant_issue(actor=SYSTEM, grantor=newcomer, scope="catalog", licensee=developer, purposes=["train-genai"])
+    do_grant_issue(acting=OPERATOR, grantor=newcomer, scope="catalog", licensee=developer, purposes=["train-genai"])
     _, body = check([{"identifier": ISBN}])
     assert (body["results"][0]["decision"], body["results"][0]["reason"]) == ("not_permitted", "grantor_unverified")
 
@@ -131,7 +131,7 @@ def test_suspension_stops_keys_and_grants_until_lifted(
     studio, developer, make_work, check, client_for, reviewer_actor
 ):
     make_work(studio, identifiers=[ISBN])
-    grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["train-genai"])
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["train-genai"])
     studio_key = client_for(studio, ["works:read"])
 
     organization_suspend(actor=reviewer_actor, organization=studio, reason="Registered stolen art at scale.")

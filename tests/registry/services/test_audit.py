@@ -10,8 +10,8 @@ from django.db import connection, transaction
 from registry.models import AuditEvent
 from registry.models.audit import AuditImmutable
 from registry.services.audit import audit_append, audit_verify
-from registry.services.grants import grant_issue
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue
+from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
@@ -19,11 +19,11 @@ pytestmark = pytest.mark.django_db
 def append(n: int) -> None:
     for i in range(n):
         with transaction.atomic():
-            audit_append(actor=SYSTEM, action="test.event", object_type="thing", object_id=str(i), data={"i": i})
+            audit_append(actor=OPERATOR, action="test.event", object_type="thing", object_id=str(i), data={"i": i})
 
 
 def test_events_chain_each_to_the_previous_hash(studio, developer):
-    grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
     events = list(AuditEvent.objects.order_by("seq"))
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     assert events[0].prev_hash == "0" * 64
@@ -34,13 +34,13 @@ def test_events_chain_each_to_the_previous_hash(studio, developer):
 
 def test_append_outside_a_transaction_is_refused(transactional_db):
     with pytest.raises(RuntimeError):
-        audit_append(actor=SYSTEM, action="x", object_type="t", object_id="1")
+        audit_append(actor=OPERATOR, action="x", object_type="t", object_id="1")
 
 
 def test_an_event_rolled_back_with_its_change_leaves_the_chain_intact(db):
     append(2)
     with pytest.raises(ZeroDivisionError), transaction.atomic():
-        audit_append(actor=SYSTEM, action="doomed", object_type="t", object_id="x")
+        audit_append(actor=OPERATOR, action="doomed", object_type="t", object_id="x")
         1 / 0  # noqa: B018
     append(1)
     assert AuditEvent.objects.count() == 3

@@ -7,22 +7,23 @@ from django.utils import timezone
 
 from registry.exceptions import Conflict, GrantImmutable, ValidationFailed
 from registry.models import AuditEvent, Grant
-from registry.services.grants import grant_issue, grant_revoke
-from registry.services.works import work_register, work_withdraw
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue, do_grant_revoke
+from registry.services.works import do_work_register, do_work_withdraw
+from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def work(studio):
-    return work_register(actor=SYSTEM, organization=studio, external_ref="EP-1", title="Episode 1", kind="video")
+    return do_work_register(acting=OPERATOR, organization=studio, external_ref="EP-1", title="Episode 1", kind="video")
 
 
 def test_issued_grant_records_its_terms_and_an_audit_event(studio, developer, work):
     until = timezone.now() + timedelta(days=30)
-    grant = grant_issue(
-        actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-genai", "search"],
+    grant = do_grant_issue(
+        acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
+        purposes=["train-genai", "search"],
         territories=["jp", "US"], contexts=["research"], valid_until=until, attribution="© Aozora",
         licence_url="https://aozora.example/licence",
     )
@@ -35,7 +36,8 @@ def test_issued_grant_records_its_terms_and_an_audit_event(studio, developer, wo
 
 
 def test_a_grant_is_never_edited(studio, developer, work):
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["tdm"])
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
+        purposes=["tdm"])
     grant.purposes = ["all"]
     with pytest.raises(GrantImmutable):
         grant.save()
@@ -46,11 +48,12 @@ def test_a_grant_is_never_edited(studio, developer, work):
 
 
 def test_revocation_is_the_only_change_and_happens_once(studio, developer, work):
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["tdm"])
-    revoked = grant_revoke(actor=SYSTEM, grant=grant, reason="contract ended")
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
+        purposes=["tdm"])
+    revoked = do_grant_revoke(acting=OPERATOR, grant=grant, reason="contract ended")
     assert revoked.revoked_at is not None and revoked.revocation_reason == "contract ended"
     with pytest.raises(Conflict):
-        grant_revoke(actor=SYSTEM, grant=grant)
+        do_grant_revoke(acting=OPERATOR, grant=grant)
     assert AuditEvent.objects.filter(action="grant.revoke", object_id=str(grant.pk)).count() == 1
 
 
@@ -69,14 +72,14 @@ def test_revocation_is_the_only_change_and_happens_once(studio, developer, work)
 def test_invalid_terms_are_refused_with_the_field_named(studio, developer, work, terms, field):
     kwargs = {"purposes": ["tdm"], **terms}
     with pytest.raises(ValidationFailed) as info:
-        grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, **kwargs)
+        do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer, **kwargs)
     assert field in info.value.fields
     assert not Grant.objects.exists()
 
 
 def test_scope_licensee_and_work_are_checked(studio, developer, make_org, work):
     other_studio = make_org()
-    foreign = work_register(actor=SYSTEM, organization=other_studio, external_ref="F", title="F", kind="image")
+    foreign = do_work_register(acting=OPERATOR, organization=other_studio, external_ref="F", title="F", kind="image")
     cases = [
         ({"scope": "work", "work": None}, "work"),
         ({"scope": "work", "work": foreign}, "work"),
@@ -87,11 +90,11 @@ def test_scope_licensee_and_work_are_checked(studio, developer, make_org, work):
     for kwargs, field in cases:
         kwargs = {"licensee": developer, **kwargs}
         with pytest.raises(ValidationFailed) as info:
-            grant_issue(actor=SYSTEM, grantor=studio, purposes=["tdm"], **kwargs)
+            do_grant_issue(acting=OPERATOR, grantor=studio, purposes=["tdm"], **kwargs)
         assert field in info.value.fields, kwargs
-    work_withdraw(actor=SYSTEM, work=work)
+    do_work_withdraw(acting=OPERATOR, work=work)
     with pytest.raises(ValidationFailed):
-        grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["tdm"])
+        do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer, purposes=["tdm"])
     assert not Grant.objects.exists()
 
 

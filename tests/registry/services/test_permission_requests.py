@@ -7,29 +7,34 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from registry.access import Actor
 from registry.exceptions import InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, Grant, Organization, PermissionRequest
-from registry.access import Actor
-from registry.services.api_keys import api_key_create
+from registry.services.api_keys import do_api_key_create
 from registry.services.permission_requests import (
+    do_permission_request_accept,
+    do_permission_request_create,
+    do_permission_request_decline,
     permission_request_accept,
     permission_request_create,
     permission_request_decline,
 )
-from registry.services.works import work_register, work_withdraw
-from tests.conftest import SYSTEM, owner_of
+from registry.services.works import do_work_register, do_work_withdraw
+from tests.conftest import OPERATOR, owner_of
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def work(studio):
-    return work_register(actor=SYSTEM, organization=studio, external_ref="S-1", title="Series 1", kind="collection")
+    return do_work_register(acting=OPERATOR, organization=studio, external_ref="S-1", title="Series 1",
+        kind="collection")
 
 
-def ask(requester, rightsholder, actor=SYSTEM, **terms) -> PermissionRequest:
+def ask(requester, rightsholder, actor=None, **terms) -> PermissionRequest:
     terms.setdefault("purposes", ["train-genai"])
-    return permission_request_create(actor=actor, requester=requester, rightsholder=rightsholder, **terms)
+    return permission_request_create(actor=actor or Actor.for_user(owner_of(requester)), requester=requester,
+        rightsholder=rightsholder, **terms)
 
 
 # --- asking -----------------------------------------------------------------------------------
@@ -70,8 +75,8 @@ def test_asking_needs_a_manager_of_the_developer(developer, studio, member, role
 
 
 def test_a_key_asks_with_the_checks_scope_only(developer, studio):
-    with_scope, _ = api_key_create(actor=SYSTEM, organization=developer, scopes=["checks"])
-    without, _ = api_key_create(actor=SYSTEM, organization=developer, scopes=["works:read"])
+    with_scope, _ = do_api_key_create(acting=OPERATOR, organization=developer, scopes=["checks"])
+    without, _ = do_api_key_create(acting=OPERATOR, organization=developer, scopes=["works:read"])
     assert ask(developer, studio, Actor.for_key(with_scope)).status == "pending"
     with pytest.raises(PermissionDenied):
         ask(developer, studio, Actor.for_key(without))
@@ -108,7 +113,7 @@ def test_the_work_must_be_the_rightsholders_and_active(developer, studio, make_o
     with pytest.raises(ValidationFailed) as raised:
         ask(developer, other_studio, work=work)
     assert list(raised.value.fields) == ["work"]
-    withdrawn = work_withdraw(actor=SYSTEM, work=work)
+    withdrawn = do_work_withdraw(acting=OPERATOR, work=work)
     with pytest.raises(ValidationFailed) as raised:
         ask(developer, studio, work=withdrawn)
     assert raised.value.fields == {"work": ["This work is withdrawn."]}
@@ -137,15 +142,15 @@ def test_accepting_issues_the_requested_grant_to_the_requester(developer, studio
 
 
 def test_a_request_for_the_catalog_is_granted_on_the_catalog(developer, studio):
-    grant = permission_request_accept(actor=SYSTEM, permission_request=ask(developer, studio)).grant
+    grant = do_permission_request_accept(acting=OPERATOR, permission_request=ask(developer, studio)).grant
     assert (grant.scope, grant.work) == ("catalog", None)
 
 
 def test_the_rightsholder_may_grant_other_terms(developer, studio, work):
     request = ask(developer, studio, work=work, purposes=["all"])
     until = timezone.now() + timedelta(days=365)
-    grant = permission_request_accept(
-        actor=SYSTEM, permission_request=request, purposes=["train-ai"], territories=["JP"], valid_until=until,
+    grant = do_permission_request_accept(
+        acting=OPERATOR, permission_request=request, purposes=["train-ai"], territories=["JP"], valid_until=until,
         attribution="© Studio Aozora", scope="catalog",
     ).grant
     assert (grant.scope, grant.work, grant.purposes, grant.territories) == ("catalog", None, ["train-ai"], ["JP"])
@@ -156,7 +161,7 @@ def test_accepting_with_invalid_terms_changes_nothing(developer, studio, work):
     request = ask(developer, studio, work=work)
     events_before = AuditEvent.objects.count()
     with pytest.raises(ValidationFailed) as raised:
-        permission_request_accept(actor=SYSTEM, permission_request=request, territories=["XX"])
+        do_permission_request_accept(acting=OPERATOR, permission_request=request, territories=["XX"])
     assert "territories" in raised.value.fields
     request.refresh_from_db()
     assert (request.status, request.grant, request.decided_at) == ("pending", None, None)
@@ -165,9 +170,9 @@ def test_accepting_with_invalid_terms_changes_nothing(developer, studio, work):
 
 def test_a_grant_cannot_be_made_on_another_organisations_work(developer, studio, make_org):
     other_studio = make_org()
-    foreign = work_register(actor=SYSTEM, organization=other_studio, external_ref="X", title="X")
+    foreign = do_work_register(acting=OPERATOR, organization=other_studio, external_ref="X", title="X")
     with pytest.raises(ValidationFailed):
-        permission_request_accept(actor=SYSTEM, permission_request=ask(developer, studio), work=foreign)
+        do_permission_request_accept(acting=OPERATOR, permission_request=ask(developer, studio), work=foreign)
     assert not Grant.objects.exists()
 
 
@@ -200,7 +205,7 @@ def test_answering_needs_a_manager_of_the_rightsholder(developer, studio, member
 @pytest.mark.parametrize("answer", [permission_request_accept, permission_request_decline])
 def test_the_requester_cannot_answer_its_own_request(developer, studio, answer):
     request = ask(developer, studio)
-    key, _ = api_key_create(actor=SYSTEM, organization=developer, scopes=["checks", "grants:write"])
+    key, _ = do_api_key_create(acting=OPERATOR, organization=developer, scopes=["checks", "grants:write"])
     for actor in (Actor.for_user(owner_of(developer)), Actor.for_key(key)):
         with pytest.raises(PermissionDenied):
             answer(actor=actor, permission_request=request)
@@ -212,10 +217,11 @@ def test_the_requester_cannot_answer_its_own_request(developer, studio, answer):
 @pytest.mark.parametrize("second", [permission_request_accept, permission_request_decline])
 def test_a_request_is_answered_once(developer, studio, first, second):
     request = ask(developer, studio)
-    first(actor=SYSTEM, permission_request=request)
+    answering = Actor.for_user(owner_of(studio))
+    first(actor=answering, permission_request=request)
     grants = Grant.objects.count()
     with pytest.raises(InvalidTransition):
-        second(actor=SYSTEM, permission_request=request)
+        second(actor=answering, permission_request=request)
     assert Grant.objects.count() == grants
 
 
@@ -223,10 +229,10 @@ def test_the_studio_is_emailed_a_request_and_the_developer_its_answer(
     studio, developer, django_capture_on_commit_callbacks, mailoutbox
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        request = permission_request_create(
-            actor=SYSTEM, requester=developer, rightsholder=studio, purposes=["train-ai"], message="Please"
+        request = do_permission_request_create(
+            acting=OPERATOR, requester=developer, rightsholder=studio, purposes=["train-ai"], message="Please"
         )
     assert [m.to for m in mailoutbox] == [[owner_of(studio).email]]
     with django_capture_on_commit_callbacks(execute=True):
-        permission_request_decline(actor=SYSTEM, permission_request=request, response="Not now")
+        do_permission_request_decline(acting=OPERATOR, permission_request=request, response="Not now")
     assert mailoutbox[-1].to == [owner_of(developer).email]

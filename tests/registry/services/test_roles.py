@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import pytest
 
+from registry.access import Actor
 from registry.exceptions import PermissionDenied
 from registry.models import AuditEvent, Grant, Membership, Organization, Work
-from registry.access import Actor
-from registry.services.api_keys import api_key_create, api_key_revoke, api_key_suspend
-from registry.services.grants import grant_issue, grant_revoke
+from registry.services.api_keys import api_key_create, api_key_revoke, api_key_suspend, do_api_key_create
+from registry.services.grants import do_grant_issue, grant_issue, grant_revoke, grant_revoke_by_reviewer
 from registry.services.organizations import membership_add, organization_verify
 from registry.services.works import content_file_add, work_register, work_update, work_withdraw
-from tests.conftest import SYSTEM, owner_of
+from tests.conftest import OPERATOR, owner_of
 
 pytestmark = pytest.mark.django_db
 
 ROLES = [Membership.Role.VIEWER, Membership.Role.MANAGER, Membership.Role.OWNER]
 
 
-def register(org, actor=SYSTEM, ref="W-1"):
-    return work_register(actor=actor, organization=org, external_ref=ref, title="A work", kind="image")
+def register(org, actor=None, ref="W-1"):
+    return work_register(actor=actor or Actor.for_user(owner_of(org)), organization=org, external_ref=ref,
+        title="A work", kind="image")
 
 
 @pytest.fixture
@@ -86,7 +87,7 @@ def test_grant_issue_and_revoke_need_manager(studio, developer, member, role, al
     else:
         with pytest.raises(PermissionDenied):
             grant_issue(actor=actor, grantor=studio, scope="catalog", licensee=developer, purposes=["train-ai"])
-        grant = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+        grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
         with pytest.raises(PermissionDenied):
             grant_revoke(actor=actor, grant=grant)
         grant.refresh_from_db()
@@ -132,17 +133,17 @@ def test_only_reviewers_verify_organisations_and_suspend_keys(make_org, reviewer
     assert studio.verified_at is None
     verified = organization_verify(actor=Actor.for_user(reviewer), organization=studio)
     assert verified.verified_by == reviewer
-    key, _ = api_key_create(actor=SYSTEM, organization=developer, scopes=["checks"])
+    key, _ = do_api_key_create(acting=OPERATOR, organization=developer, scopes=["checks"])
     with pytest.raises(PermissionDenied):
         api_key_suspend(actor=Actor.for_user(owner_of(developer)), api_key=key)
     assert api_key_suspend(actor=Actor.for_user(reviewer), api_key=key).suspended_at is not None
 
 
 def test_api_key_acts_only_within_its_scopes_and_organisation(studio, make_org):
-    key, _ = api_key_create(actor=SYSTEM, organization=studio, scopes=["works:read"])
+    key, _ = do_api_key_create(acting=OPERATOR, organization=studio, scopes=["works:read"])
     with pytest.raises(PermissionDenied, match="works:write"):
         register(studio, Actor.for_key(key))
-    writer, _ = api_key_create(actor=SYSTEM, organization=studio, scopes=["works:write"])
+    writer, _ = do_api_key_create(acting=OPERATOR, organization=studio, scopes=["works:write"])
     assert register(studio, Actor.for_key(writer)).owner == studio
     other = make_org()
     with pytest.raises(PermissionDenied):
@@ -157,8 +158,12 @@ def test_refused_actions_write_no_audit_event(studio, member):
     assert AuditEvent.objects.count() == before + 1
 
 
-def test_reviewers_may_revoke_any_grant_and_the_audit_names_them(studio, developer, reviewer):
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
-    assert grant_revoke(actor=Actor.for_user(reviewer), grant=grant, reason="fraud").revoked_by == reviewer
+def test_reviewers_revoke_any_grant_through_their_own_service_and_the_audit_names_them(studio, developer, reviewer):
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["tdm"])
+    with pytest.raises(PermissionDenied):  # the grantor's service is for the grantor's managers only
+        grant_revoke(actor=Actor.for_user(reviewer), grant=grant, reason="fraud")
+    with pytest.raises(PermissionDenied):  # and the reviewers' service for reviewers only
+        grant_revoke_by_reviewer(actor=Actor.for_user(owner_of(studio)), grant=grant, reason="fraud")
+    assert grant_revoke_by_reviewer(actor=Actor.for_user(reviewer), grant=grant, reason="fraud").revoked_by == reviewer
     event = AuditEvent.objects.get(action="grant.revoke", object_id=str(grant.pk))
     assert event.actor.endswith(reviewer.username)

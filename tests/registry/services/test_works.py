@@ -7,14 +7,19 @@ from django.core.files.storage import default_storage
 
 from registry.exceptions import Conflict, ValidationFailed
 from registry.models import ContentFile, PerceptualHash, Work, WorkIdentifier, WorkURL
-from registry.services.works import content_file_add, work_register, work_update, work_withdraw
-from tests.conftest import SYSTEM
+from registry.services.works import (
+    do_content_file_add,
+    do_work_register,
+    do_work_update,
+    do_work_withdraw,
+)
+from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
 
 def register(org, ref, parent=None, **kwargs):
-    return work_register(actor=SYSTEM, organization=org, external_ref=ref, title=ref, kind="video",
+    return do_work_register(acting=OPERATOR, organization=org, external_ref=ref, title=ref, kind="video",
                          parent=parent, **kwargs)
 
 
@@ -53,28 +58,28 @@ def test_hierarchy_lineage_follows_moves(studio, make_org):
     asset = register(studio, "A", parent=episode)
     assert asset.ancestor_ids == [franchise.pk, series.pk, episode.pk]
     other_franchise = register(studio, "F2")
-    work_update(actor=SYSTEM, work=series, parent=other_franchise)
+    do_work_update(acting=OPERATOR, work=series, parent=other_franchise)
     asset.refresh_from_db()
     assert asset.ancestor_ids == [other_franchise.pk, series.pk, episode.pk]
     with pytest.raises(ValidationFailed):
-        work_update(actor=SYSTEM, work=other_franchise, parent=asset)  # a cycle
+        do_work_update(acting=OPERATOR, work=other_franchise, parent=asset)  # a cycle
     with pytest.raises(ValidationFailed):
         register(make_org(), "X", parent=franchise)  # someone else's parent
 
 
 def test_withdraw_is_recorded(studio):
-    work = work_withdraw(actor=SYSTEM, work=register(studio, "EP-1"), reason="sold")
+    work = do_work_withdraw(acting=OPERATOR, work=register(studio, "EP-1"), reason="sold")
     assert work.status == "withdrawn" and work.withdrawn_at is not None
 
 
 def test_image_file_is_fingerprinted_and_stored(studio, png_file):
     work = register(studio, "CEL-1")
-    stored = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(7), filename="cel.png")
+    stored = do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(7), filename="cel.png")
     assert stored.media_type == "image/png" and (stored.width, stored.height) == (320, 240)
     assert default_storage.exists(stored.file.name)
     phash = PerceptualHash.objects.get(content_file=stored)
     assert phash.work_id == work.pk and phash.band0 >= 0
-    again = content_file_add(actor=SYSTEM, work=work, fileobj=png_file(7), filename="same.png")
+    again = do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(7), filename="same.png")
     assert again.pk == stored.pk and ContentFile.objects.count() == 1
 
 
@@ -85,20 +90,20 @@ def test_decompression_bomb_is_refused_and_nothing_stored(studio):
     Image.new("1", (20_000, 20_000)).save(buffer, format="PNG")
     work = register(studio, "BOMB")
     with pytest.raises(ValidationFailed, match=r"(?i)pixels|bomb|large"):
-        content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(buffer.getvalue()), filename="bomb.png")
+        do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(buffer.getvalue()), filename="bomb.png")
     assert not ContentFile.objects.exists() and not PerceptualHash.objects.exists()
 
 
 def test_file_whose_name_lies_about_its_type_is_refused(studio):
     work = register(studio, "LIE")
     with pytest.raises(ValidationFailed):
-        content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(b"just some text, honestly\n"),
+        do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(b"just some text, honestly\n"),
                          filename="cel.jpg")
     assert not ContentFile.objects.exists()
 
 
 def test_a_withdrawn_work_takes_no_new_files(studio, png_file):
-    work = work_withdraw(actor=SYSTEM, work=register(studio, "GONE"))
+    work = do_work_withdraw(acting=OPERATOR, work=register(studio, "GONE"))
     with pytest.raises(ValidationFailed, match="withdrawn"):
-        content_file_add(actor=SYSTEM, work=work, fileobj=png_file(3), filename="late.png")
+        do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(3), filename="late.png")
     assert not ContentFile.objects.exists()

@@ -23,9 +23,10 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
+from registry.access import Actor
 from registry.models import BulkUpload
 from registry.services.uploads import bulk_upload_process, bulk_upload_start
-from tests.conftest import SYSTEM, require
+from tests.conftest import owner_of, require
 from tests.registry.api.conftest import client_for, key_for  # noqa: F401 - the API tests' fixtures
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -80,9 +81,10 @@ def catalog_rows(count: int, *, prefix: str = "CEL", title: str = "Cel") -> list
 @pytest.fixture
 def start_upload(studio) -> Callable[..., BulkUpload]:
     def start(manifest: bytes, archive: bytes | None = None, *, org=None, name: str = "catalog.csv",
-              actor=SYSTEM) -> BulkUpload:
+              actor=None) -> BulkUpload:
         return bulk_upload_start(
-            actor=actor, organization=org or studio, manifest=SimpleUploadedFile(name, manifest),
+            actor=actor or Actor.for_user(owner_of(org or studio)), organization=org or studio,
+                manifest=SimpleUploadedFile(name, manifest),
             archive=SimpleUploadedFile("files.zip", archive) if archive is not None else None,
         )
 
