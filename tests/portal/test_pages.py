@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from registry.models import Grant, Membership, Organization, Work
 from registry.receipts import verify_receipt
-from registry.services.grants import grant_issue
-from registry.services.works import content_file_add, work_register
-from tests.conftest import SYSTEM, owner_of
+from registry.services.grants import do_grant_issue
+from registry.services.works import do_content_file_add, do_work_register
+from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
 pytestmark = pytest.mark.django_db
@@ -111,7 +111,7 @@ def test_register_a_work_with_a_file(studio, studio_client, png_file):
 
 
 def test_register_shows_the_services_error(studio, studio_client):
-    work_register(actor=SYSTEM, organization=studio, external_ref="DUP", title="First")
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="DUP", title="First")
     response = studio_client.post(
         reverse("web:work_register"), {"title": "Second", "external_ref": "DUP", "kind": "image"})
     assert response.status_code == 200
@@ -120,9 +120,9 @@ def test_register_shows_the_services_error(studio, studio_client):
 
 def test_another_organisations_work_is_a_404(studio, make_org, studio_client, png_file):
     other = make_org(name="Other Studio")
-    theirs = work_register(actor=SYSTEM, organization=other, external_ref="X", title="Theirs")
-    their_file = content_file_add(actor=SYSTEM, work=theirs, fileobj=png_file(9), filename="x.png")
-    grant = grant_issue(actor=SYSTEM, grantor=other, scope="work", work=theirs, purposes=["search"])
+    theirs = do_work_register(acting=OPERATOR, organization=other, external_ref="X", title="Theirs")
+    their_file = do_content_file_add(acting=OPERATOR, work=theirs, fileobj=png_file(9), filename="x.png")
+    grant = do_grant_issue(acting=OPERATOR, grantor=other, scope="work", work=theirs, purposes=["search"])
     for url in (
         reverse("web:work_detail", args=[theirs.pk]),
         reverse("web:work_file", args=[theirs.pk, their_file.pk]),
@@ -141,8 +141,8 @@ def test_a_developer_cannot_open_studio_pages(developer_client):
 
 
 def test_catalog_search_and_filters(studio, studio_client):
-    work_register(actor=SYSTEM, organization=studio, external_ref="A1", title="Spirited Away", kind="video")
-    work_register(actor=SYSTEM, organization=studio, external_ref="B2", title="Totoro", kind="image",
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="A1", title="Spirited Away", kind="video")
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="B2", title="Totoro", kind="image",
                   identifiers=["isan:0000-0000-3A8D-0000-Z-0000-0000-6"])
     page = studio_client.get(reverse("web:catalog"), {"q": "spirited"}).content.decode()
     assert "Spirited Away" in page and "Totoro" not in page
@@ -153,7 +153,7 @@ def test_catalog_search_and_filters(studio, studio_client):
 
 
 def test_grant_form_shows_its_effect_then_issues(studio, developer, studio_client):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
     url = reverse("web:grant_create", args=[work.pk])
     data = {"scope": "work", "licensee": developer.slug, "purposes": ["train-genai"], "territories": "JP",
             "valid_until": "2027-03-31"}
@@ -170,7 +170,7 @@ def test_grant_form_shows_its_effect_then_issues(studio, developer, studio_clien
 
 
 def test_grant_effect_reads_naturally_in_japanese(studio, developer):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="千と千尋の神隠し")
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="千と千尋の神隠し")
     client = client_for(owner_of(studio), language="ja")
     page = client.post(reverse("web:grant_create", args=[work.pk]), {
         "scope": "work", "licensee": developer.slug, "purposes": ["train-genai"], "territories": "JP",
@@ -181,8 +181,8 @@ def test_grant_effect_reads_naturally_in_japanese(studio, developer):
 
 
 def test_revoke_asks_for_confirmation_then_revokes(studio, developer, studio_client):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
-    grant = grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer,
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
+    grant = do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
                         purposes=["train-genai"])
     page = studio_client.get(reverse("web:grant_revoke", args=[grant.pk])).content.decode()
     assert "Revoke this grant?" in page
@@ -204,9 +204,9 @@ def test_api_key_is_shown_once_then_revoked(developer, developer_client):
 
 
 def test_check_console_file_permitted_and_receipt_verifies(studio, developer, developer_client, png_file):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
-    content_file_add(actor=SYSTEM, work=work, fileobj=png_file(5), filename="frame.png")
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
+    do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(5), filename="frame.png")
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
     upload = png_file(5)
     upload.name = "frame.png"
     page = developer_client.post(reverse("web:console"), {
@@ -244,7 +244,7 @@ def test_another_organisations_receipt_is_a_404(developer, make_org, developer_c
 
 
 def test_permission_request_is_asked_and_accepted(studio, developer, developer_client, studio_client):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
     response = developer_client.post(reverse("web:permission_request_new"), {
         "rightsholder": studio.slug, "work": str(work.pk), "purposes": ["train-genai"], "message": "Please",
     })
@@ -259,9 +259,9 @@ def test_permission_request_is_asked_and_accepted(studio, developer, developer_c
 
 @pytest.mark.parametrize("language", ["en", "ja"])
 def test_every_page_renders(studio, developer, language, png_file):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
-    content_file_add(actor=SYSTEM, work=work, fileobj=png_file(2), filename="a.png")
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
+    do_content_file_add(acting=OPERATOR, work=work, fileobj=png_file(2), filename="a.png")
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-ai"])
     s = client_for(owner_of(studio), language=language)
     d = client_for(owner_of(developer), language=language)
     for client, name, args in [
@@ -280,7 +280,7 @@ def test_every_page_renders(studio, developer, language, png_file):
 
 
 def test_grant_effect_updates_live_over_htmx(studio, developer, studio_client):
-    work = work_register(actor=SYSTEM, organization=studio, external_ref="SA", title="Spirited Away")
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="SA", title="Spirited Away")
     fragment = studio_client.post(reverse("web:grant_create", args=[work.pk]), {
         "scope": "work", "licensee": "*", "purposes": ["search"], "contexts": ["research"],
     }, HTTP_HX_REQUEST="true").content.decode()

@@ -12,10 +12,10 @@ from jwcrypto import jwk, jws
 from rest_framework.test import APIClient
 
 from registry.models import ApiKey, Check, WorkAccess
-from registry.services.api_keys import api_key_create, api_key_revoke
-from registry.services.grants import grant_issue
-from registry.services.works import content_file_add
-from tests.conftest import SYSTEM
+from registry.services.api_keys import do_api_key_create, do_api_key_revoke
+from registry.services.grants import do_grant_issue
+from registry.services.works import do_content_file_add
+from tests.conftest import OPERATOR
 from tests.factories import make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -46,8 +46,8 @@ def test_anonymous_is_401_with_the_error_shape(api_client):
 def test_unknown_and_revoked_keys_are_401(api_client, developer):
     api_client.credentials(HTTP_AUTHORIZATION="Bearer kyoka_nope_nope")
     assert api_client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json").status_code == 401
-    key, raw = api_key_create(actor=SYSTEM, organization=developer, scopes=["checks"])
-    api_key_revoke(actor=SYSTEM, api_key=key)
+    key, raw = do_api_key_create(acting=OPERATOR, organization=developer, scopes=["checks"])
+    do_api_key_revoke(acting=OPERATOR, api_key=key)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
     response = api_client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
     assert response.status_code == 401 and "revoked" in response.json()["error"]["message"]
@@ -126,7 +126,7 @@ def test_a_check_is_readable_again_only_by_its_requester(check, client_for, deve
 
 def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, studio, developer):
     work = make_work(urls=["https://aozora.example/a.png"])
-    grant_issue(actor=SYSTEM, grantor=studio, scope="catalog", licensee=developer, purposes=["all"])
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["all"])
     _, body = check([{"url": "https://aozora.example/a.png"}, {"sha256": "e" * 64}], purpose="search")
     record = Check.objects.get(pk=body["check_id"])
     assert (record.item_count, record.permitted_count, record.unregistered_count) == (2, 1, 1)
@@ -138,8 +138,9 @@ def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, stu
 def test_files_endpoint_hashes_on_the_server_and_near_matches(client_for, make_work, studio, developer):
     work = make_work()
     original = make_image_bytes(3, size=(400, 300))
-    content_file_add(actor=SYSTEM, work=work, fileobj=io.BytesIO(original), filename="cel.png")
-    grant_issue(actor=SYSTEM, grantor=studio, scope="work", work=work, licensee=developer, purposes=["train-genai"])
+    do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(original), filename="cel.png")
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
+        purposes=["train-genai"])
     from PIL import Image
 
     smaller = io.BytesIO()

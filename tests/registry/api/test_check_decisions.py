@@ -9,12 +9,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from registry.models import Dispute, DisputeWork, Organization
 from registry.access import Actor
+from registry.models import Dispute, DisputeWork, Organization
 from registry.services.disputes import dispute_decide, dispute_start_review
-from registry.services.grants import grant_issue, grant_revoke
-from registry.services.works import work_withdraw
-from tests.conftest import SYSTEM
+from registry.services.grants import do_grant_issue, do_grant_revoke
+from registry.services.works import do_work_withdraw
+from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ ISBN = "isbn:978-4-04-102622-9"
 def grant(studio, **kwargs):
     kwargs.setdefault("scope", "work" if "work" in kwargs else "catalog")
     kwargs.setdefault("purposes", ["train-genai"])
-    return grant_issue(actor=SYSTEM, grantor=studio, **kwargs)
+    return do_grant_issue(acting=OPERATOR, grantor=studio, **kwargs)
 
 
 def one(check, item, **terms):
@@ -133,7 +133,7 @@ def test_revoked_grant_stops_permitting_new_checks_but_old_receipts_stand(check,
     g = grant(studio, work=make_work(identifiers=[ISBN]), licensee=developer)
     before, body_before = check([{"identifier": ISBN}])
     assert body_before["results"][0]["decision"] == "permitted"
-    grant_revoke(actor=SYSTEM, grant=g, reason="ended")
+    do_grant_revoke(acting=OPERATOR, grant=g, reason="ended")
     result = one(check, {"identifier": ISBN})
     assert (result["decision"], result["reason"]) == ("not_permitted", "grant_revoked")
     again = client_for(developer, ["checks"]).get(f"/api/v1/checks/{body_before['check_id']}")
@@ -185,7 +185,7 @@ def test_suspended_grantor_grants_count_for_nothing(check, make_work, studio, de
 def test_withdrawn_work_is_not_permitted(check, make_work, studio, developer):
     work = make_work(identifiers=[ISBN])
     grant(studio, licensee=developer, purposes=["all"])
-    work_withdraw(actor=SYSTEM, work=work)
+    do_work_withdraw(acting=OPERATOR, work=work)
     assert one(check, {"identifier": ISBN})["reason"] == "work_withdrawn"
 
 
