@@ -29,6 +29,7 @@ from django.core.cache import cache
 
 from registry.hosts import proof
 from tests.registry.api.conftest import caller, client_for, key_for  # noqa: F401 - the API tests' fixtures
+from tests.registry.uploads.conftest import celery_worker  # noqa: F401 - a real worker process
 
 # Documentation-range-looking but globally routable addresses, so the address checks pass them.
 PUBLIC_V4 = "93.184.216.34"
