@@ -22,6 +22,7 @@ It differs from what browsers do (UTS #46 over IDNA 2008) for a few characters: 
 final sigma are mapped to "ss" and a plain sigma here, where a browser keeps them.
 """
 
+import hashlib
 import re
 import unicodedata
 
@@ -125,6 +126,11 @@ def normalize_url(raw: str) -> str:
             _("URL longer than %(limit)d characters once normalised") % {"limit": MAX_URL_LENGTH}
         )
     return normalized
+
+
+def url_key(normalized: str) -> str:
+    """The indexed form of a normalised URL or pattern: its SHA-256 (URLs run to 2,048 characters)."""
+    return hashlib.sha256(normalized.encode()).hexdigest()
 
 
 def url_host(normalized_url: str) -> str:

@@ -10,10 +10,9 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 
 from registry.matching.fingerprints import band_probes, hamming_distance
-from registry.matching.urls import pattern_matches
+from registry.matching.urls import pattern_matches, url_key
 from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
 from registry.selectors.phash_index import phash_index
-from registry.services.references import url_key
 
 WorkId = uuid.UUID
 # SQLite caps bound parameters per statement; probe lists are sent in slices of this size.

@@ -4,7 +4,6 @@ upload chunk) with the same few queries."""
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -17,7 +16,7 @@ from django.utils.translation import gettext as _
 from registry.exceptions import ValidationFailed
 from registry.matching.fingerprints import phash_band_columns
 from registry.matching.identifiers import InvalidIdentifier, parse_identifier
-from registry.matching.urls import InvalidURL, is_pattern, normalize_pattern, normalize_url, url_host
+from registry.matching.urls import InvalidURL, is_pattern, normalize_pattern, normalize_url, url_host, url_key
 from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
 
 
@@ -30,10 +29,6 @@ class UrlReference:
     @property
     def url_hash(self) -> str:
         return url_key(self.url)
-
-
-def url_key(normalized: str) -> str:
-    return hashlib.sha256(normalized.encode()).hexdigest()
 
 
 def parse_url_reference(raw: str) -> UrlReference:
