@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from portal.views import desk, desk_verification
+from portal.views import desk, desk_hosts, desk_verification
 
 app_name = "desk"
 
@@ -31,4 +31,6 @@ urlpatterns = [
     path("flags/<int:flag_id>/escalate", desk.similarity_flag_escalate_view, name="flag-escalate"),
     path("history/", desk.history_lookup, name="history-lookup"),
     path("history/<str:object_type>/<str:object_id>/", desk.history, name="history"),
+    path("hosts/", desk_hosts.hosts, name="hosts"),
+    path("hosts/confirm", desk_hosts.host_confirm_view, name="host-confirm"),
 ]

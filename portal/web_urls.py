@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from portal.views import accounts, developer, disputes, public, studio, uploads, verification
+from portal.views import accounts, developer, disputes, hosts, public, studio, uploads, verification
 
 app_name = "web"
 
@@ -48,6 +48,10 @@ urlpatterns = [
     path("studio/activity/", studio.activity, name="activity"),
     path("studio/requests/", studio.requests_inbox, name="requests_inbox"),
     path("studio/requests/<uuid:request_id>/answer/", studio.request_answer, name="request_answer"),
+    path("studio/hosts/", hosts.hosts, name="hosts"),
+    path("studio/hosts/<str:host>/", hosts.host_detail, name="host_detail"),
+    path("studio/hosts/<str:host>/verify/", hosts.host_verify, name="host_verify"),
+    path("studio/hosts/<str:host>/remove/", hosts.host_remove_view, name="host_remove"),
     # Disputes, for their parties (studios and AI developers alike)
     path("disputes/", disputes.dispute_list, name="disputes"),
     path("disputes/new/", disputes.dispute_new, name="dispute_new"),

@@ -63,3 +63,8 @@ def host_review_queue(*, query: str = "") -> QuerySet[VerifiedHost]:
     if query:
         claims = claims.filter(host__contains=query) | claims.filter(organization__slug__contains=query)
     return claims.order_by(F("verified_at").asc(nulls_first=True), "organization__slug", "host")
+
+
+def organization_by_slug(slug: str) -> Organization | None:
+    """The organisation a reviewer names by slug (the desk's confirmation form, the command)."""
+    return Organization.objects.filter(slug=slug).first()
