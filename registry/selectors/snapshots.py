@@ -10,8 +10,8 @@ candidate kept wrongly would be a false `permitted`, so the nomination may be ge
 keeping may not.
 
 URL patterns need more than one answer: a pattern stands for every URL it matches, and such a
-URL may also match another registration on the same host (an exact URL, another pattern) that
-refuses. A pattern is therefore kept only when every URL registration on its host answers
+URL may also match another registration on the same host (an exact URL under it, another
+pattern) that refuses. A pattern is therefore kept only when every such rival answers
 `permitted` and the pattern's own work permits with standing; then any URL the pattern matches
 is decided by works that all permit (see `_patterns_permitted`).
 """
@@ -29,6 +29,7 @@ from django.db.models import Max, Q, QuerySet
 from registry.decisions import decide
 from registry.decisions.parse import CheckRequest, Item
 from registry.decisions.rules import ItemResult
+from registry.matching.urls import pattern_matches
 from registry.models import ContentFile, Grant, LicenceSnapshot, Organization, Work, WorkIdentifier, WorkURL
 from registry.purposes import purposes_cover
 
@@ -157,42 +158,35 @@ def _patterns_permitted(
 ) -> None:
     """Keep the URL patterns on `hosts` for which every URL they match is sure to be permitted.
 
-    For a URL X matching a kept pattern P (work w) on host H, the works that decide X are among
-    the works with a URL registration on H that match X and have standing. So P is kept when:
-    1. every work with a URL registration on H is a candidate, and every such registration, asked
-       about (an exact URL as itself, a pattern through its shortest URL), answers `permitted` —
-       then each of those works that has standing permits, since standing and a work's verdict do
-       not depend on which URL of H is asked about; and
+    For a URL X matching a pattern P (work w) on host H, the works that decide X are among those
+    with standing whose registrations on H match X: an exact URL equal to X (so one P matches) or
+    any pattern on H. Call those P's rivals. P is kept when:
+    1. every rival belongs to a candidate work and answers `permitted` when asked about (an exact
+       URL as itself, a pattern through its shortest URL) — then each rival's work that has
+       standing permits, since standing and a work's verdict do not depend on which URL of H is
+       asked about; and
     2. w itself answered `permitted` for P's shortest URL, so it has standing and X has a decider.
-    Withdrawn works' registrations count too (they could decide when nothing active matches).
-    Otherwise no pattern on H is kept, and URLs under it are decided online or refused offline.
+    Withdrawn works' registrations are rivals too (they could decide when nothing active matches).
+    A pattern not kept leaves its URLs to online checks; offline they are not permitted.
     """
     rows = list(WorkURL.objects.filter(host__any=sorted(hosts)).values_list("url", "host", "is_pattern", "work_id"))
-    by_host: dict[str, list[tuple[str, bool, uuid.UUID]]] = defaultdict(list)
+    exact_by_host: dict[str, list[tuple[str, uuid.UUID]]] = defaultdict(list)
+    patterns_by_host: dict[str, list[tuple[str, uuid.UUID]]] = defaultdict(list)
     for url, host, is_pattern, work_id in rows:
-        by_host[host].append((url, is_pattern, work_id))
-    probes: list[tuple[str, str, uuid.UUID]] = []  # (host, pattern, work)
-    blocked: set[str] = set()
-    for host, registrations in by_host.items():
-        if any(work_id not in candidate_works for _, _, work_id in registrations):
-            blocked.add(host)
-            continue
-        for url, is_pattern, work_id in registrations:
-            if not is_pattern and url not in found.keys["url"]:
-                blocked.add(host)
-                break
-            if is_pattern:
-                probes.append((host, url, work_id))
-    probes = [p for p in probes if p[0] not in blocked]
-    if not probes:
-        return
+        (patterns_by_host if is_pattern else exact_by_host)[host].append((url, work_id))
+    probes = [(host, pattern, work_id) for host in sorted(patterns_by_host)
+              for pattern, work_id in patterns_by_host[host]]
     items = [Item(index=i, url=_pattern_probe(pattern), url_host=host) for i, (host, pattern, _) in enumerate(probes)]
     results = _decide_keys(request, items)
-    for (host, _, _), result in zip(probes, results, strict=True):
-        if result.decision != PERMITTED:
-            blocked.add(host)
+    probe_permitted = {
+        (host, pattern): work_id in candidate_works and result.decision == PERMITTED
+        for (host, pattern, work_id), result in zip(probes, results, strict=True)
+    }
     for (host, pattern, work_id), result in zip(probes, results, strict=True):
-        if host in blocked:
+        if not all(probe_permitted[(host, other)] for other, _ in patterns_by_host[host]):
+            continue
+        exact_rivals = [(url, rival) for url, rival in exact_by_host[host] if pattern_matches(pattern, url)]
+        if any(rival not in candidate_works or url not in found.keys["url"] for url, rival in exact_rivals):
             continue
         own = [m for m in result.matches if m.work.id == work_id and m.decision == PERMITTED]
         if own:
