@@ -15,6 +15,10 @@ urlpatterns = [
     path("i18n/setlang/", set_language, name="set_language"),
     # Accounts
     path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/signup/sent/", accounts.signup_sent, name="signup_sent"),
+    path("accounts/confirm/", accounts.email_confirm_pending, name="email_confirm_pending"),
+    path("accounts/confirm/<str:token>/", accounts.email_confirm, name="email_confirm"),
+    path("invitations/<str:token>/", accounts.invitation, name="invitation"),
     path("accounts/login/", accounts.LoginView.as_view(), name="login"),
     path("accounts/logout/", accounts.LogoutView.as_view(), name="logout"),
     path("accounts/password-reset/", accounts.PasswordResetView.as_view(), name="password_reset"),
@@ -27,6 +31,8 @@ urlpatterns = [
     path("organisation/verification/", verification.verification, name="verification"),
     path("members/", accounts.members, name="members"),
     path("members/invite/", accounts.member_invite, name="member_invite"),
+    path("members/invitations/<uuid:invitation_id>/revoke/", accounts.invitation_revoke_view,
+         name="invitation_revoke"),
     path("members/<int:membership_id>/role/", accounts.member_role, name="member_role"),
     # Studios
     path("studio/", studio.dashboard, name="studio_dashboard"),

@@ -6,6 +6,7 @@ Each task imports its service inside its body: services queue tasks, so the impo
 from __future__ import annotations
 
 import logging
+from smtplib import SMTPException
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -71,3 +72,27 @@ def host_verify(*, host_id: int, requested_by: str = "") -> None:
     from registry.services.hosts import do_host_verify_lookup
 
     do_host_verify_lookup(host_id=host_id, requested_by=requested_by)
+
+
+@shared_task(ignore_result=True)
+def send_notification(*, notification: str, **ids: str | int) -> None:
+    # Rendering reads committed rows and only queues messages, so a redelivery at worst queues a
+    # message twice; nothing here retries, and a missing row (deleted since) just logs.
+    from registry.services.notifications import deliver
+
+    deliver(notification, **ids)
+
+
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(SMTPException, OSError),
+    retry_backoff=30,
+    retry_backoff_max=30 * 60,
+    max_retries=8,
+)
+def send_email(*, subject: str, body: str, to: str) -> None:
+    # One message per task, so a retry while the mail server is away resends only this one; at
+    # worst (a server that accepted it but did not answer) the recipient gets it twice.
+    from registry.services.notifications import send_email as send
+
+    send(subject=subject, body=body, to=to)

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "portal.middleware.ClientAddressMiddleware",
     "registry.api.parsers.RequestBodyLimitMiddleware",
     "registry.api.throttling.RateLimitHeadersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -54,6 +55,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.middleware.EmailConfirmationRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -146,6 +148,11 @@ EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Kyoka <no-reply@kyoka.localhost>")
+# Where links in mail point (a worker has no request to take the host from).
+KYOKA_SITE_URL = env.str("KYOKA_SITE_URL", default="http://127.0.0.1:8000")
+# Mail is rendered and sent by Celery tasks; inline runs those tasks in the calling process after
+# the commit (the test settings do, so tests read the outbox; nothing else should).
+KYOKA_NOTIFICATIONS_INLINE = env.bool("KYOKA_NOTIFICATIONS_INLINE", default=False)
 
 # Celery: Redis when configured; otherwise kombu's filesystem transport, so the embedded
 # default runs background work in a worker process without any broker server.
@@ -275,6 +282,11 @@ KYOKA_EMAIL_CONFIRMATION_DAYS = env.int("KYOKA_EMAIL_CONFIRMATION_DAYS", default
 # addresses or networks; for nobody when both are empty.
 KYOKA_METRICS_TOKEN = env.str("KYOKA_METRICS_TOKEN", default="")
 KYOKA_METRICS_ALLOWED_ADDRESSES = env.list("KYOKA_METRICS_ALLOWED_ADDRESSES", default=[])
+# Celery queues whose depth /metrics reports.
+KYOKA_METRICS_QUEUES = env.list("KYOKA_METRICS_QUEUES", default=["celery"])
+# prometheus_client adds up every process's counters when this directory is set (it reads the
+# variable itself; Kyoka only needs to know that it is set).
+KYOKA_METRICS_MULTIPROCESS = bool(env.str("PROMETHEUS_MULTIPROC_DIR", default=""))
 
 # Content-Security-Policy (django-csp): only our own scripts and styles, no inline script.
 CONTENT_SECURITY_POLICY = {

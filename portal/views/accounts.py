@@ -1,34 +1,60 @@
-"""Accounts: sign up, log in (throttled), organisations, members and their roles."""
+"""Accounts: sign up and confirm the address, log in (throttled), organisations, members, invitations.
+
+Each state change is one registry service (registry/services/accounts.py); these views only parse
+and render. Mail goes out after the commit, through Celery.
+"""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.tokens import default_token_generator
-from django.core.mail import send_mail
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
-from django.urls import reverse_lazy
-from django.utils.encoding import force_bytes
-from django.utils.http import url_has_allowed_host_and_scheme, urlsafe_base64_encode
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from portal.forms import InviteForm, OrganizationForm, RoleForm, SignupForm, ThrottledLoginForm
-from portal.middleware import SESSION_TIME_ZONE, TIME_ZONES
+from portal.account_forms import (
+    ROLE_CHOICES,
+    InvitationSignupForm,
+    InviteForm,
+    LoginForm,
+    NormalisedPasswordResetForm,
+    SignupForm,
+)
+from portal.forms import OrganizationForm, RoleForm
+from portal.middleware import SESSION_EMAIL_CONFIRMED, SESSION_TIME_ZONE, TIME_ZONES
 from portal.views.common import SESSION_ORGANIZATION, add_domain_error, organization_view
-from registry.exceptions import KyokaError
-from registry.models import Membership, Organization
 from registry.access import Actor
+from registry.exceptions import KyokaError, ValidationFailed
+from registry.models import Invitation, Membership, Organization
+from registry.services.accounts import (
+    account_confirm_email,
+    account_sign_up,
+    email_confirmation_send,
+    email_confirmed,
+    invitation_accept,
+    invitation_accept_with_new_account,
+    invitation_create,
+    invitation_decline,
+    invitation_from_token,
+    invitation_is_open,
+    invitation_revoke,
+    user_by_email,
+)
 from registry.services.organizations import membership_add, organization_create
+
+BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 class LoginView(auth_views.LoginView):
     template_name = "web/accounts/login.html"
-    authentication_form = ThrottledLoginForm
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
 
@@ -38,6 +64,7 @@ class LogoutView(auth_views.LogoutView):
 
 class PasswordResetView(auth_views.PasswordResetView):
     template_name = "web/accounts/password_reset.html"
+    form_class = NormalisedPasswordResetForm
     email_template_name = "web/accounts/password_reset_email.txt"
     subject_template_name = "web/accounts/password_reset_subject.txt"
     success_url = reverse_lazy("web:password_reset_done")
@@ -57,15 +84,50 @@ class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """One answer whether or not the address has an account: "check your inbox" (the mail says which)."""
     if request.user.is_authenticated:
         return redirect("web:home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        email = form.cleaned_data["email"]
-        user = get_user_model().objects.create_user(username=email, email=email, password=form.cleaned_data["password"])
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("web:organization_create")
+        try:
+            account_sign_up(email=form.cleaned_data["email"], password=form.cleaned_data["password"],
+                            language=get_language() or "")
+        except ValidationFailed as exc:
+            add_domain_error(form, exc)
+        else:
+            return redirect("web:signup_sent")
     return render(request, "web/accounts/signup.html", {"form": form})
+
+
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "web/accounts/signup_sent.html")
+
+
+def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link in the confirmation mail. It confirms the address it was made for, nothing else."""
+    try:
+        user = account_confirm_email(token=token)
+    except KyokaError as exc:
+        return render(request, "web/accounts/email_confirm_failed.html", {"message": exc.message}, status=404)
+    if request.user.is_authenticated and request.user.pk == user.pk:
+        request.session[SESSION_EMAIL_CONFIRMED] = True
+        messages.success(request, _("Your address is confirmed."))
+        return redirect("web:home")
+    messages.success(request, _("Your address is confirmed. Log in to continue."))
+    return redirect("web:login")
+
+
+@login_required
+def email_confirm_pending(request: HttpRequest) -> HttpResponse:
+    """What an account with an unconfirmed address sees instead of everything else."""
+    if email_confirmed(request.user):
+        request.session[SESSION_EMAIL_CONFIRMED] = True
+        return redirect("web:home")
+    if request.method == "POST":
+        email_confirmation_send(user=request.user)
+        messages.success(request, _("We sent the link again to %(email)s.") % {"email": request.user.email})
+        return redirect("web:email_confirm_pending")
+    return render(request, "web/accounts/email_confirm_pending.html")
 
 
 @login_required
@@ -101,48 +163,96 @@ def organization_switch(request: HttpRequest) -> HttpResponse:
 
 @organization_view()
 def members(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
-    invite_form = InviteForm()
+    is_owner = actor.role_in(organization) == Membership.Role.OWNER
+    invitations = (
+        Invitation.objects.pending(at=timezone.now()).filter(organization=organization).order_by("email")
+        if is_owner else Invitation.objects.none()
+    )
     return render(request, "web/accounts/members.html", {
         "members": organization.memberships.select_related("user").order_by("user__email"),
-        "invite_form": invite_form, "role_form": RoleForm(),
-        "is_owner": actor.role_in(organization) == Membership.Role.OWNER,
+        "invite_form": InviteForm(), "role_form": RoleForm(), "is_owner": is_owner,
+        "invitations": invitations, "role_labels": dict(ROLE_CHOICES),
     })
 
 
 @organization_view(role=Membership.Role.OWNER)
 @require_POST
 def member_invite(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
+    """The same answer whether or not the address has an account: the invitation waits for its answer."""
     form = InviteForm(request.POST)
-    if form.is_valid():
-        email = form.cleaned_data["email"].strip().lower()
-        User = get_user_model()
-        user = User.objects.filter(username__iexact=email).first()
-        created = user is None
-        if created:
-            # The invitee chooses a password through the reset link the invitation carries.
-            user = User.objects.create_user(username=email, email=email, password=None)
-        try:
-            membership_add(actor=actor, organization=organization, user=user, role=form.cleaned_data["role"])
-        except KyokaError as exc:
-            messages.error(request, exc.message)
-            return redirect("web:members")
-        _send_invitation(request, user=user, organization=organization, new_account=created)
-        messages.success(request, _("Invitation sent to %(email)s.") % {"email": email})
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("web:members")
+    email = form.cleaned_data["email"]
+    try:
+        invitation_create(actor=actor, organization=organization, email=email, role=form.cleaned_data["role"])
+    except KyokaError as exc:
+        messages.error(request, exc.message)
     else:
-        messages.error(request, _("Give a valid email address and role."))
+        messages.success(request, _(
+            "Invitation sent to %(email)s. It joins nobody until they accept it."
+        ) % {"email": email})
     return redirect("web:members")
 
 
-def _send_invitation(request: HttpRequest, *, user, organization: Organization, new_account: bool) -> None:
-    """Email the invitee; a new account's link lets them choose a password (Django's reset token)."""
-    context = {
-        "organization": organization, "inviter": request.user, "new_account": new_account,
-        "protocol": "https" if request.is_secure() else "http", "domain": request.get_host(),
-        "uid": urlsafe_base64_encode(force_bytes(user.pk)), "token": default_token_generator.make_token(user),
-    }
-    subject = "".join(render_to_string("web/accounts/invitation_subject.txt", context).splitlines())
-    body = render_to_string("web/accounts/invitation_email.txt", context)
-    send_mail(subject, body, None, [user.email])
+@organization_view(role=Membership.Role.OWNER)
+@require_POST
+def invitation_revoke_view(request: HttpRequest, invitation_id: str, *, organization: Organization,
+                           actor: Actor) -> HttpResponse:
+    invitation = organization.invitations.filter(pk=invitation_id).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    try:
+        invitation_revoke(actor=actor, invitation=invitation)
+    except KyokaError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("Invitation withdrawn."))
+    return redirect("web:members")
+
+
+def invitation(request: HttpRequest, token: str) -> HttpResponse:
+    """The invitee's page: accept or decline when signed in with the invited address; otherwise log
+    in with it, or (no account has it) choose a password, which accepts and makes the account."""
+    try:
+        offer = invitation_from_token(token)
+    except KyokaError as exc:
+        return render(request, "web/accounts/invitation.html", {"message": exc.message}, status=404)
+    context = {"invitation": offer, "open": invitation_is_open(offer), "role_labels": dict(ROLE_CHOICES)}
+    user = request.user if request.user.is_authenticated else None
+    if user is not None:
+        context["for_me"] = user.get_username() == offer.email
+    else:
+        context["has_account"] = user_by_email(offer.email) is not None
+        context["login_url"] = f"{reverse('web:login')}?next={request.path}"
+    form = InvitationSignupForm(request.POST or None, email=offer.email)
+    context["form"] = form
+    if request.method == "POST" and context["open"]:
+        answer = request.POST.get("answer", "")
+        try:
+            if user is not None and answer == "accept":
+                membership = invitation_accept(actor=Actor.for_user(user), invitation=offer)
+                request.session[SESSION_ORGANIZATION] = membership.organization.slug
+                messages.success(request, _("You joined %(org)s.") % {"org": offer.organization.name})
+                return redirect("web:home")
+            if user is not None and answer == "decline":
+                invitation_decline(actor=Actor.for_user(user), invitation=offer)
+                messages.success(request, _("Invitation declined."))
+                return redirect("web:home")
+            if user is None and not context["has_account"] and form.is_valid():
+                new_user = invitation_accept_with_new_account(
+                    token=token, password=form.cleaned_data["password"], language=get_language() or "",
+                )
+                login(request, new_user, backend=BACKEND)
+                request.session[SESSION_ORGANIZATION] = offer.organization.slug
+                messages.success(request, _("You joined %(org)s.") % {"org": offer.organization.name})
+                return redirect("web:home")
+        except KyokaError as exc:
+            messages.error(request, exc.message)
+            return redirect(request.path)
+    return render(request, "web/accounts/invitation.html", context)
 
 
 @organization_view(role=Membership.Role.OWNER)

@@ -43,7 +43,7 @@ class Migration(migrations.Migration):
                             ("pending", "Pending"),
                             ("accepted", "Accepted"),
                             ("declined", "Declined"),
-                            ("revoked", "Revoked"),
+                            ("revoked", "Withdrawn"),
                         ],
                         default="pending",
                         max_length=20,

@@ -6,10 +6,9 @@ import json
 import re
 
 import pytest
-from django.core import mail
 from django.urls import reverse
 
-from registry.models import Grant, Membership, Organization, Work
+from registry.models import Grant, Organization, Work
 from registry.receipts import verify_receipt
 from registry.services.grants import do_grant_issue
 from registry.services.works import do_content_file_add, do_work_register
@@ -38,60 +37,6 @@ def test_language_switcher_sets_the_language(client):
 def test_pages_carry_a_content_security_policy(client):
     policy = client.get("/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
-
-
-def test_signup_then_create_a_studio(client):
-    response = client.post(reverse("web:signup"), {"email": "new@example.com", "password": "a-long-pass-phrase-7"})
-    assert response.status_code == 302 and response["Location"] == reverse("web:organization_create")
-    response = client.post(reverse("web:organization_create"), {"name": "Studio Hikari", "kind": "rightsholder"})
-    assert response.status_code == 302
-    organization = Organization.objects.get(name="Studio Hikari")
-    assert organization.memberships.get().role == Membership.Role.OWNER
-    assert client.get(reverse("web:home")).url == reverse("web:studio_dashboard")
-
-
-def test_failed_logins_are_throttled(client, make_user, settings):
-    settings.KYOKA_LOGIN_FAILURE_LIMIT = 3
-    make_user("throttled@example.com")
-    for _ in range(3):
-        response = client.post(reverse("web:login"), {"username": "throttled@example.com", "password": "wrong"})
-        assert "do not match" in response.content.decode()
-    # The right password no longer helps until the lockout ends.
-    response = client.post(reverse("web:login"), {"username": "throttled@example.com", "password": "pw-12345!"})
-    assert response.status_code == 200
-    assert "Too many failed attempts" in response.content.decode()
-    assert "_auth_user_id" not in client.session
-
-
-def test_login_works_below_the_limit(client, make_user):
-    make_user("fine@example.com")
-    client.post(reverse("web:login"), {"username": "fine@example.com", "password": "wrong"})
-    response = client.post(reverse("web:login"), {"username": "fine@example.com", "password": "pw-12345!"})
-    assert response.status_code == 302
-
-
-def test_password_reset_sends_an_email(client, make_user):
-    make_user("forgot@example.com")
-    client.post(reverse("web:password_reset"), {"email": "forgot@example.com"})
-    assert len(mail.outbox) == 1
-    assert re.search(r"/accounts/reset/[^/]+/[^/]+/", mail.outbox[0].body)
-
-
-def test_owner_invites_a_new_member_with_a_role(studio, studio_client):
-    response = studio_client.post(reverse("web:member_invite"), {"email": "artist@example.com", "role": "manager"})
-    assert response.status_code == 302
-    membership = studio.memberships.get(user__email="artist@example.com")
-    assert membership.role == Membership.Role.MANAGER
-    assert "/accounts/reset/" in mail.outbox[0].body
-    studio_client.post(reverse("web:member_role", args=[membership.pk]), {"role": "viewer"})
-    membership.refresh_from_db()
-    assert membership.role == Membership.Role.VIEWER
-
-
-def test_a_viewer_cannot_invite(studio, member):
-    viewer = member(studio, Membership.Role.VIEWER)
-    response = client_for(viewer.user).post(reverse("web:member_invite"), {"email": "x@example.com", "role": "owner"})
-    assert response.status_code == 403
 
 
 def test_register_a_work_with_a_file(studio, studio_client, png_file):
