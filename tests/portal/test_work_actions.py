@@ -43,7 +43,10 @@ def test_edit_changes_the_fields_the_parent_and_replaces_the_references(work, se
     assert list(work.urls.values_list("url", flat=True)) == ["https://example.com/poster.png"]
     assert not work.identifiers.exists()
     event = AuditEvent.objects.filter(action="work.update", object_id=str(work.pk)).get()
-    assert event.data["title"] == "Spirited Away (poster)" and event.data["parent"] == str(series.pk)
+    assert event.data["title"] == {"old": "Spirited Away", "new": "Spirited Away (poster)"}
+    assert event.data["parent"] == {"old": None, "new": str(series.pk)}
+    assert event.data["urls"] == {"old": ["https://example.com/sa.png"], "new": ["https://example.com/poster.png"]}
+    assert event.data["identifiers"] == {"old": ["isbn:9784061826236"], "new": []}
 
 
 def test_edit_shows_the_services_error_on_the_field(work, studio_client):
@@ -66,7 +69,7 @@ def test_withdraw_asks_for_confirmation_then_withdraws(work, studio_client):
     work.refresh_from_db()
     assert work.status == Work.Status.WITHDRAWN
     assert AuditEvent.objects.get(action="work.withdraw", object_id=str(work.pk)).data == {
-        "reason": "Registered twice."}
+        "status": {"old": "active", "new": "withdrawn"}, "reason": "Registered twice."}
     page = studio_client.get(reverse("web:work_detail", args=[work.pk])).content.decode()
     assert "From now on, checks of it answer not permitted." in page
     assert reverse("web:work_withdraw", args=[work.pk]) not in page

@@ -127,7 +127,7 @@ def test_withdraw_a_work(caller, studio, make_work, who):
     assert work.status == body(response)["status"] == "withdrawn"
     assert body(response)["withdrawn_at"] is not None
     event = AuditEvent.objects.get(action="work.withdraw", object_id=str(work.pk))
-    assert event.data == {"reason": "Rights returned to the author"}
+    assert event.data == {"status": {"old": "active", "new": "withdrawn"}, "reason": "Rights returned to the author"}
 
 
 @pytest.mark.parametrize("who", CALLERS)
