@@ -18,6 +18,7 @@ from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, VerifiedHost, Work
 from registry.models.disputes import Dispute
 from registry.selectors import matching
+from registry.selectors.key_filter import registered_candidates
 
 WorkId = uuid.UUID
 
@@ -57,9 +58,15 @@ class Facts:
 
 def facts_load(items: list[Item]) -> Facts:
     valid = [item for item in items if item.error is None]
-    by_sha = matching.works_by_sha256(i.sha256 for i in valid if i.sha256)
-    exact_urls, pattern_urls = matching.works_by_url_split([(i.url, i.url_host) for i in valid if i.url])
-    by_identifier = matching.works_by_identifier(i.identifier for i in valid if i.identifier)
+    # Keys the filter rules out are registered by no one: they cost no lookup (selectors/key_filter).
+    maybe = registered_candidates(
+        sha256s={i.sha256 for i in valid if i.sha256},
+        urls={(i.url, i.url_host) for i in valid if i.url},
+        identifiers={i.identifier for i in valid if i.identifier},
+    )
+    by_sha = matching.works_by_sha256(i.sha256 for i in valid if i.sha256 in maybe.sha256s)
+    exact_urls, pattern_urls = matching.works_by_url_split([(i.url, i.url_host) for i in valid if i.url in maybe.urls])
+    by_identifier = matching.works_by_identifier(i.identifier for i in valid if i.identifier in maybe.identifiers)
     phash_items = [i for i in valid if i.phash is not None]
     near = matching.works_by_phash([(i.phash, i.max_distance) for i in phash_items])
     near_by_index = {item.index: found for item, found in zip(phash_items, near, strict=True)}

@@ -1,0 +1,326 @@
+"""A per-process filter of every registered exact key, so that most unregistered items cost no query.
+
+95% of the items a trainer checks are registered by no one, and an `unregistered` answer is
+already `permitted: false`. The filter answers "certainly not registered" for them without a
+lookup; a key it cannot rule out goes to the database as before. So:
+
+- a false positive (a key the filter cannot rule out that no row holds) costs one lookup;
+- a false negative (a registered key ruled out) would answer `unregistered` for a registered
+  work, which is a bug: the freshness rules below exist to make it impossible.
+
+What it holds, per key kind, as sorted numpy arrays of 32-bit fingerprints (searchsorted, exact
+for the fingerprints): the SHA-256 of content files, the URL hash of exact URLs, the identifier
+(scheme:value), and the host of every URL pattern (a URL item may match a pattern on its host).
+A fingerprint is the first 32 bits of a hash PostgreSQL computes itself while loading, so a
+million rows load without a Python object per row. 4 bytes per key: ~4 MB per million keys per
+process (8 MB at 1M works with a file and a URL each); false-positive rate ≈ keys / 2³².
+
+Kept in step with writes, on PostgreSQL (the embedded SQLite default has no filter: every key
+is a candidate):
+- every check first fetches the rows with an id above the filter's safe watermark (one round
+  trip for all four kinds, with the database's current snapshot);
+- sequence order is not commit order: a transaction may hold a low id and commit after a later
+  one. The safe watermark only moves up to the highest id seen by an earlier fetch once every
+  transaction that was running at that fetch has ended (its snapshot's xmax is below the current
+  snapshot's xmin); until then the rows above it are fetched again. A row committed out of order
+  is therefore found by the first check after its commit;
+- every RECONCILE_SECONDS the (count, sum of ids) of each table is compared with what the filter
+  holds; on any difference (a deleted row, or anything missed) the filter stops ruling keys out
+  (every key goes to the database) until a full rebuild, done in the background, is in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from registry.matching.urls import url_key
+
+logger = logging.getLogger(__name__)
+
+RECONCILE_SECONDS = 30.0
+# Fetched rows are kept in Python sets until there are this many, then merged into the arrays.
+MERGE_TAIL_AT = 50_000
+LOAD_CHUNK = 1_000_000
+
+# kind -> (table, fingerprint expression over the row, condition)
+_SOURCES: dict[str, tuple[str, str, str]] = {
+    "sha256": ("registry_contentfile", "('x' || substr(sha256, 1, 8))::bit(32)::int", "TRUE"),
+    "url": ("registry_workurl", "('x' || substr(url_hash, 1, 8))::bit(32)::int", "NOT is_pattern"),
+    "pattern_host": ("registry_workurl", "('x' || substr(md5(host), 1, 8))::bit(32)::int", "is_pattern"),
+    "identifier": (
+        "registry_workidentifier", "('x' || substr(md5(scheme || ':' || value), 1, 8))::bit(32)::int", "TRUE",
+    ),
+}
+_TABLES = tuple(dict.fromkeys(table for table, _, _ in _SOURCES.values()))
+
+
+def _fingerprint_hex(hex_digest: str) -> int:
+    value = int(hex_digest[:8], 16)
+    return value - (1 << 32) if value >= 1 << 31 else value
+
+
+def _fingerprint_text(text: str) -> int:
+    return _fingerprint_hex(hashlib.md5(text.encode(), usedforsecurity=False).hexdigest())
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """The keys of a batch that may be registered; every other key of the batch is not."""
+
+    sha256s: frozenset[str]
+    urls: frozenset[str]  # normalised URLs: an exact registration or a pattern on their host
+    identifiers: frozenset[tuple[str, str]]
+
+
+@dataclass
+class _Snapshot:
+    sorted_keys: dict[str, np.ndarray] = field(default_factory=dict)
+    tail_keys: dict[str, set[int]] = field(default_factory=dict)
+    # Per table: ids known (count and sum, for reconciling) and the watermarks.
+    count: dict[str, int] = field(default_factory=dict)
+    id_sum: dict[str, int] = field(default_factory=dict)
+    tail_ids: dict[str, set[int]] = field(default_factory=dict)
+    safe_id: dict[str, int] = field(default_factory=dict)  # every row at or below is held
+    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # (highest id seen, snapshot xmax)
+    reconciled_at: float = 0.0
+
+    def may_hold(self, kind: str, fingerprints: np.ndarray) -> np.ndarray:
+        keys = self.sorted_keys[kind]
+        found = np.zeros(len(fingerprints), bool)
+        if len(keys):
+            at = np.minimum(np.searchsorted(keys, fingerprints), len(keys) - 1)
+            found = keys[at] == fingerprints
+        tail = self.tail_keys[kind]
+        if tail:
+            found |= np.fromiter((int(f) in tail for f in fingerprints), bool, len(fingerprints))
+        return found
+
+    @property
+    def nbytes(self) -> int:
+        arrays = sum(keys.nbytes for keys in self.sorted_keys.values())
+        # A set entry costs about 60 bytes (the int object and the slot).
+        return arrays + 60 * sum(len(tail) for tail in self.tail_keys.values())
+
+    @property
+    def key_count(self) -> int:
+        return sum(len(k) for k in self.sorted_keys.values()) + sum(len(t) for t in self.tail_keys.values())
+
+
+class KeyFilter:
+    def __init__(self, using: str) -> None:
+        self.using = using
+        self._lock = threading.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._trusted = False
+        self._rebuilding = False
+
+    # --- answering ---------------------------------------------------------------------------
+
+    def candidates(
+        self, *, sha256s: Iterable[str] = (), urls: Iterable[tuple[str, str]] = (),
+        identifiers: Iterable[tuple[str, str]] = (),
+    ) -> Candidates:
+        sha256s, urls, identifiers = list(sha256s), list(urls), list(identifiers)
+        snapshot = self._fresh()
+        if snapshot is None:
+            return Candidates(frozenset(sha256s), frozenset(url for url, _ in urls), frozenset(identifiers))
+        sha_hits = snapshot.may_hold("sha256", np.array([_fingerprint_hex(s) for s in sha256s], np.int32))
+        url_hits = snapshot.may_hold("url", np.array([_fingerprint_hex(url_key(u)) for u, _ in urls], np.int32))
+        url_hits |= snapshot.may_hold("pattern_host", np.array([_fingerprint_text(h) for _, h in urls], np.int32))
+        identifier_hits = snapshot.may_hold(
+            "identifier", np.array([_fingerprint_text(f"{s}:{v}") for s, v in identifiers], np.int32)
+        )
+        return Candidates(
+            sha256s=frozenset(s for s, hit in zip(sha256s, sha_hits, strict=True) if hit),
+            urls=frozenset(u for (u, _), hit in zip(urls, url_hits, strict=True) if hit),
+            identifiers=frozenset(i for i, hit in zip(identifiers, identifier_hits, strict=True) if hit),
+        )
+
+    def warm(self) -> None:
+        """Build the filter now (before a process takes traffic), rather than on first use."""
+        snapshot = self._load_all()
+        with self._lock:
+            self._snapshot, self._trusted = snapshot, True
+
+    @property
+    def ready(self) -> bool:
+        """Built, and trusted to rule keys out (False while a rebuild is due or under way)."""
+        return self._snapshot is not None and self._trusted
+
+    def stats(self) -> dict[str, int]:
+        snapshot = self._snapshot
+        return {"keys": snapshot.key_count if snapshot else 0, "bytes": snapshot.nbytes if snapshot else 0}
+
+    # --- keeping in step -----------------------------------------------------------------------
+
+    def _fresh(self) -> _Snapshot | None:
+        """The snapshot to answer from after catching up with the table, or None: do not rule out."""
+        with self._lock:
+            snapshot = self._snapshot
+            if snapshot is None or not self._trusted:
+                self._rebuild_in_background()
+                return None
+            self._fetch_new(snapshot)
+            if time.monotonic() - snapshot.reconciled_at > RECONCILE_SECONDS:
+                if self._matches_tables(snapshot):
+                    snapshot.reconciled_at = time.monotonic()
+                else:
+                    logger.info("Key filter on %s differs from the tables; rebuilding", self.using)
+                    self._trusted = False
+                    self._rebuild_in_background()
+                    return None
+            if sum(len(t) for t in snapshot.tail_keys.values()) >= MERGE_TAIL_AT:
+                for kind, tail in snapshot.tail_keys.items():
+                    snapshot.sorted_keys[kind] = np.union1d(snapshot.sorted_keys[kind], np.fromiter(tail, np.int32))
+                    snapshot.tail_keys[kind] = set()
+            return snapshot
+
+    def _rebuild_in_background(self) -> None:
+        if self._rebuilding:
+            return
+        self._rebuilding = True
+
+        def rebuild() -> None:
+            try:
+                snapshot = self._load_all()
+                with self._lock:
+                    self._snapshot, self._trusted = snapshot, True
+            except Exception:
+                logger.exception("Key filter rebuild on %s failed; every key goes to the database", self.using)
+            finally:
+                self._rebuilding = False
+                connections[self.using].close()
+
+        threading.Thread(target=rebuild, name="kyoka-key-filter", daemon=True).start()
+
+    def _fetch_new(self, snapshot: _Snapshot) -> None:
+        """Rows above each table's safe watermark, in one round trip; then move the watermarks."""
+        parts, params = [], []
+        # Table names and expressions are this module's constants, never input.
+        for number, (table, expression, condition) in enumerate(_SOURCES.values()):
+            parts.append(f"SELECT {number}, id, {expression} FROM {table} WHERE id > %s AND {condition}")  # noqa: S608
+            params.append(snapshot.safe_id[table])
+        statement = " UNION ALL ".join(parts)
+        kinds = list(_SOURCES)
+        with connections[self.using].cursor() as cursor:
+            cursor.execute("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
+                           "FROM pg_current_snapshot() AS s")
+            xmin, xmax = cursor.fetchone()
+            cursor.execute(statement, params)
+            rows = cursor.fetchall()
+        seen: dict[str, int] = {}
+        for number, row_id, fingerprint in rows:
+            kind = kinds[number]
+            table = _SOURCES[kind][0]
+            snapshot.tail_keys[kind].add(fingerprint)
+            if row_id not in snapshot.tail_ids[table]:
+                snapshot.tail_ids[table].add(row_id)
+                snapshot.count[table] += 1
+                snapshot.id_sum[table] += row_id
+            seen[table] = max(seen.get(table, 0), row_id)
+        for table in _TABLES:
+            high, then_xmax = snapshot.pending.get(table, (snapshot.safe_id[table], 0))
+            if xmin >= then_xmax:
+                # Every transaction running at that earlier fetch has ended: nothing at or below
+                # its highest id can still appear.
+                snapshot.safe_id[table] = max(snapshot.safe_id[table], high)
+                snapshot.tail_ids[table] = {i for i in snapshot.tail_ids[table] if i > snapshot.safe_id[table]}
+            snapshot.pending[table] = (max(seen.get(table, 0), high, snapshot.safe_id[table]), xmax)
+
+    def _matches_tables(self, snapshot: _Snapshot) -> bool:
+        with connections[self.using].cursor() as cursor:
+            for table in _TABLES:
+                high = max([snapshot.safe_id[table], *snapshot.tail_ids[table]])
+                cursor.execute(f"SELECT count(*), coalesce(sum(id), 0) FROM {table} WHERE id <= %s", [high])  # noqa: S608
+                count, total = cursor.fetchone()
+                if (count, int(total)) != (snapshot.count[table], snapshot.id_sum[table]):
+                    return False
+        return True
+
+    def _load_all(self) -> _Snapshot:
+        """Read every key, then make sure no row at or below the loaded ids can still appear.
+
+        Rows of transactions still running during the load may carry ids below the highest
+        one loaded; the snapshot is handed out only once every transaction that was running
+        when the load began has ended and the tables' (count, sum of ids) equal what was loaded.
+        """
+        for _attempt in range(3):
+            snapshot, began_xmax = self._read_tables()
+            if self._settled(began_xmax) and self._matches_tables(snapshot):
+                return snapshot
+        raise RuntimeError("the key tables kept changing under the load")
+
+    def _settled(self, xmax: int, *, wait_seconds: float = 30.0) -> bool:
+        deadline = time.monotonic() + wait_seconds
+        with connections[self.using].cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                if cursor.fetchone()[0] >= xmax or time.monotonic() > deadline:
+                    return time.monotonic() <= deadline
+                time.sleep(0.05)
+
+    def _read_tables(self) -> tuple[_Snapshot, int]:
+        snapshot = _Snapshot(reconciled_at=time.monotonic())
+        connection = connections[self.using]
+        outermost = not connection.in_atomic_block
+        # One snapshot for all the reads, so the counts describe exactly the keys read.
+        with transaction.atomic(using=self.using), connection.cursor() as cursor:
+            if outermost:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
+            (began_xmax,) = cursor.fetchone()
+            for table in _TABLES:
+                cursor.execute(f"SELECT coalesce(max(id), 0), count(*), coalesce(sum(id), 0) FROM {table}")  # noqa: S608
+                high, count, total = cursor.fetchone()
+                snapshot.safe_id[table], snapshot.count[table], snapshot.id_sum[table] = high, count, int(total)
+                snapshot.tail_ids[table] = set()
+            for kind, (table, expression, condition) in _SOURCES.items():
+                chunks, low, high = [], 0, snapshot.safe_id[table]
+                while low < high:
+                    cursor.execute(
+                        f"SELECT string_agg(int4send({expression}), '') FROM {table} "  # noqa: S608
+                        f"WHERE id > %s AND id <= %s AND {condition}",
+                        [low, min(high, low + LOAD_CHUNK)],
+                    )
+                    (packed,) = cursor.fetchone()
+                    if packed:
+                        chunks.append(np.frombuffer(bytes(packed), ">i4").astype(np.int32))
+                    low += LOAD_CHUNK
+                snapshot.sorted_keys[kind] = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, np.int32)
+                snapshot.tail_keys[kind] = set()
+        return snapshot, began_xmax
+
+
+_filters: dict[tuple[str, str], KeyFilter] = {}
+_filters_lock = threading.Lock()
+
+
+def key_filter(using: str = DEFAULT_DB_ALIAS) -> KeyFilter:
+    """One filter per process and database (keyed by name, so test databases never mix)."""
+    key = (using, str(connections[using].settings_dict["NAME"]))
+    with _filters_lock:
+        if key not in _filters:
+            _filters[key] = KeyFilter(using)
+        return _filters[key]
+
+
+def registered_candidates(
+    *, sha256s: Iterable[str] = (), urls: Iterable[tuple[str, str]] = (),
+    identifiers: Iterable[tuple[str, str]] = (), using: str = DEFAULT_DB_ALIAS,
+) -> Candidates:
+    """Of these keys, the ones that may be registered; the rest certainly are not.
+
+    `urls` are (normalised URL, host) pairs. The decision's load step looks up only the
+    candidates. On databases other than PostgreSQL every key is a candidate.
+    """
+    if connections[using].vendor != "postgresql":
+        return Candidates(frozenset(sha256s), frozenset(url for url, _ in urls), frozenset(identifiers))
+    return key_filter(using).candidates(sha256s=sha256s, urls=urls, identifiers=identifiers)
