@@ -20,6 +20,7 @@ from registry.access import REVIEWER_GROUP, Actor
 from registry.models import ApiKey, Grant, Organization, Work
 from registry.services.api_keys import do_api_key_create, do_api_key_revoke
 from registry.services.grants import do_grant_issue, do_grant_revoke
+from registry.services.hosts import do_host_confirm
 from registry.services.organizations import do_membership_add, do_organization_create, organization_verify
 from registry.services.works import do_content_file_add, do_work_register
 
@@ -76,6 +77,9 @@ class Command(BaseCommand):
             reviewer_actor = Actor.for_user(admin)
             organization_verify(actor=reviewer_actor, organization=aozora)
             organization_verify(actor=reviewer_actor, organization=acme)
+            # The studios' own web hosts, proven, so their URL registrations have standing.
+            do_host_confirm(acting=reviewer_actor, organization=aozora, host="aozora.example", note="Demo data")
+            do_host_confirm(acting=reviewer_actor, organization=kumo, host="kumo.example", note="Demo data")
         works = self._catalog(aozora, kumo)
         self._grants(aozora, kumo, acme, works)
         keys = self._keys(aozora, acme)
