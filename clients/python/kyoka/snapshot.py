@@ -98,6 +98,7 @@ class Snapshot:
         if sum(len(v) for v in keys.values()) != latest.get("key_count"):
             raise BadResponse("the replayed snapshot does not hold the key count it was signed with")
         self.document = latest
+        self._documents = documents
         self.info = SnapshotInfo(
             snapshot_id=latest["snapshot_id"], requester=latest["requester"], purpose=latest["purpose"],
             territory=latest.get("territory"), context=latest["context"], issued_at=latest["issued_at"],
@@ -114,6 +115,10 @@ class Snapshot:
                 self.patterns[host].append((pattern, grants))
         self._valid_until = _parse_time(latest["valid_until"])
         self._clock = clock
+
+    def chain_documents(self) -> list[dict[str, Any]]:
+        """The verified chain as plain JSON, to ship to workers (Dask, Spark) and rebuild there."""
+        return list(self._documents)
 
     # --- Loading and syncing ---------------------------------------------------------------------
 

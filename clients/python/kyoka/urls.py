@@ -77,7 +77,9 @@ def normalize_url(raw: str) -> str | None:
         return None
     host = host.lower()
     authority = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = _remove_dot_segments(_decode_unreserved(parts.path)) or "/"
+    # As the registry: its URL library removes dot segments, then unreserved characters are
+    # decoded (%2E%2E becomes "..") and dot segments removed once more.
+    path = _remove_dot_segments(_decode_unreserved(_remove_dot_segments(parts.path))) or "/"
     candidate = f"{scheme}://{authority}{path}"
     if parts.query or text.split("#", 1)[0].endswith("?"):
         candidate += "?" + _decode_unreserved(parts.query)
@@ -99,32 +101,21 @@ def _decode_unreserved(component: str) -> str:
 
 
 def _remove_dot_segments(path: str) -> str:
-    """RFC 3986 section 5.2.4."""
+    """Dot-segment removal exactly as the registry's URL library does it (it, not RFC 3986's
+    letter, decides what the registry looks up: the two differ for paths starting with "//..")."""
     output: list[str] = []
-    while path:
-        if path.startswith("../"):
-            path = path[3:]
-        elif path.startswith("./") or path.startswith("/./"):
-            path = path[2:]
-        elif path == "/.":
-            path = "/"
-        elif path.startswith("/../"):
-            path = path[3:]
-            if output:
-                output.pop()
-        elif path == "/..":
-            path = "/"
-            if output:
-                output.pop()
-        elif path in (".", ".."):
-            path = ""
-        else:
-            start = 1 if path.startswith("/") else 0
-            end = path.find("/", start)
-            end = len(path) if end < 0 else end
-            output.append(path[:end])
-            path = path[end:]
-    return "".join(output)
+    for segment in path.split("/"):
+        if segment == ".":
+            continue
+        if segment != "..":
+            output.append(segment)
+        elif output:
+            output.pop()
+    if path.startswith("/") and (not output or output[0]):
+        output.insert(0, "")
+    if path.endswith(("/.", "/..")):
+        output.append("")
+    return "/".join(output)
 
 
 def pattern_matches(pattern: str, url: str) -> bool:
