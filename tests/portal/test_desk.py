@@ -6,11 +6,12 @@ import io
 
 import pytest
 from django.test import Client
+from PIL import Image, ImageDraw
 
 from registry.access import Actor
-from registry.models import Dispute, Organization, VerificationRequest, Work
+from registry.models import Dispute, Organization, SimilarityFlag, VerificationRequest, Work
 from registry.services.api_keys import do_api_key_create
-from registry.services.disputes import dispute_comment
+from registry.services.disputes import dispute_comment, dispute_open
 from registry.services.grants import do_grant_issue
 from registry.services.verification import verification_request_submit
 from registry.services.works import do_content_file_add, do_work_register
@@ -219,3 +220,65 @@ def test_an_organisations_history_is_found_by_slug(dispute, desk, rival):
 def test_an_unknown_history_is_not_found(desk):
     assert desk.get("/desk/history/work/not-a-uuid/").status_code == 404
     assert desk.get("/desk/history/receipt/1/").status_code == 404
+
+
+# --- triage and similarity flags -------------------------------------------------------------
+
+
+def test_a_dispute_that_freezes_nothing_shows_in_the_queue_as_not_freezing(studio, make_org, desk):
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="KV-1", title="Key visual")
+    newcomer = make_org(verified=False, name="Fresh Sign-up")
+    dispute = dispute_open(actor=Actor.for_user(owner_of(newcomer)), claimant=newcomer, kind="ownership",
+                           statement="Ours.", works=[work])
+    for language, label in (("en", "not freezing"), ("ja", "凍結なし")):
+        queue = desk.get("/desk/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert label in queue, language
+        assert label in desk.get(f"/desk/disputes/{dispute.pk}/", HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    desk.post(f"/desk/disputes/{dispute.pk}/start-review")
+    assert "not freezing" not in desk.get("/desk/").content.decode()
+
+
+def stamped(seed: int, corner: int) -> bytes:
+    image = Image.open(io.BytesIO(make_image_bytes(seed))).convert("RGB")
+    ImageDraw.Draw(image).rectangle((0, 0, corner, corner * 3 // 4), fill=(255, 255, 255))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def register_bytes(org: Organization, ref: str, data: bytes) -> Work:
+    work = do_work_register(acting=OPERATOR, organization=org, external_ref=ref, title=f"Cel {ref}", kind="image")
+    do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(data), filename=f"{ref}.png")
+    return work
+
+
+def test_the_flags_page_lists_pairs_closest_first_with_both_images(studio, rival, desk):
+    register_bytes(studio, "A-1", make_image_bytes(3))
+    register_bytes(rival, "FAR", stamped(3, 20))
+    register_bytes(rival, "NEAR", stamped(3, 10))
+    far, near = SimilarityFlag.objects.order_by("-distance")
+    assert far.distance > near.distance
+    response = desk.get("/desk/flags/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.index(f'id="flag-{near.pk}"') < body.index(f'id="flag-{far.pk}"')
+    for flag in (near, far):
+        for work in (flag.work_a, flag.work_b):
+            assert f"/desk/files/{work.files.get().pk}" in body and work.title in body
+    assert "類似画像" in desk.get("/desk/flags/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+
+
+def test_a_reviewer_dismisses_a_flag_or_opens_a_dispute_from_it(studio, rival, desk):
+    register_bytes(studio, "A-1", make_image_bytes(3))
+    register_bytes(rival, "R-1", stamped(3, 20))
+    register_bytes(rival, "R-2", stamped(3, 10))
+    first, second = SimilarityFlag.objects.order_by("pk")
+    response = desk.post(f"/desk/flags/{first.pk}/dismiss", follow=True)
+    assert "Flag dismissed." in response.content.decode()
+    assert f'id="flag-{first.pk}"' not in desk.get("/desk/flags/").content.decode()
+    response = desk.post(f"/desk/flags/{second.pk}/escalate", {"statement": "Traced from the key visual."})
+    dispute = Dispute.objects.get()
+    assert response["Location"] == f"/desk/disputes/{dispute.pk}/"
+    assert dispute.statement == "Traced from the key visual."
+    second.refresh_from_db()
+    assert (first.__class__.objects.get(pk=first.pk).status, second.status) == ("dismissed", "escalated")
