@@ -26,4 +26,12 @@ ensure_venv() {
     .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${extras}"
     touch "$stamp"
   fi
+  # The trainer's client (clients/python) is a package of its own; the tests drive it as installed.
+  local client_stamp=".venv/.kyoka-client-installed-$extras"
+  if [ ! -f "$client_stamp" ] || [ clients/python/pyproject.toml -nt "$client_stamp" ]; then
+    local client_extras="progress,parquet,images"
+    [ "$extras" = "[test]" ] && client_extras="$client_extras,integrations"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "./clients/python[${client_extras}]"
+    touch "$client_stamp"
+  fi
 }
