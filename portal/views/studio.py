@@ -25,6 +25,7 @@ from portal.forms import (
 )
 from portal.views.common import add_domain_error, current_membership, organization_view
 from portal.views.wording import grant_effect
+from registry.access import ROLE_RANK, Actor
 from registry.exceptions import KyokaError, NotFound
 from registry.models import Dispute, Grant, Membership, Organization, PermissionRequest, Work
 from registry.selectors.activity import (
@@ -37,7 +38,6 @@ from registry.selectors.disputes import disputes_of_party
 from registry.selectors.grants import grant_get, grant_list, grants_covering_work
 from registry.selectors.permission_requests import permission_request_get, permission_request_list
 from registry.selectors.works import work_get, work_list
-from registry.access import ROLE_RANK, Actor
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.permission_requests import permission_request_accept, permission_request_decline
 from registry.services.works import content_file_add, work_register, work_update, work_withdraw
@@ -128,7 +128,18 @@ def work_detail(request: HttpRequest, work_id: str, *, organization: Organizatio
         "accesses": work_access_list(window=_window(organization, days=90, work=work))[:20],
         "file_form": FileAddForm(),
         "can_manage": _can_manage(request),
+        "open_disputes": _open_disputes_of(work),
     })
+
+
+def _open_disputes_of(work: Work) -> list[dict]:
+    """The open disputes a work is in, the other party, and whether the dispute freezes this work."""
+    links = work.dispute_links.filter(dispute__status__in=Dispute.OPEN_STATUSES).select_related(
+        "dispute__claimant", "dispute__respondent").order_by("-dispute__created_at")
+    return [{
+        "dispute": link.dispute, "freezes": link.freezes,
+        "other": link.dispute.respondent if link.dispute.claimant_id == work.owner_id else link.dispute.claimant,
+    } for link in links]
 
 
 def _can_manage(request: HttpRequest) -> bool:
@@ -160,6 +171,7 @@ def work_edit(request: HttpRequest, work_id: str, *, organization: Organization,
             add_domain_error(form, exc)
         else:
             messages.success(request, _("Changes saved."))
+            _tell_of_conflicts(request, work)
             return redirect("web:work_detail", work_id=work.pk)
     return render(request, "web/studio/work_edit.html", {"form": form, "work": work})
 
@@ -229,8 +241,18 @@ def work_register_view(request: HttpRequest, *, organization: Organization, acto
                     messages.warning(request, _("The work is registered, but its file was refused: %(error)s") % {
                         "error": exc.message})
             messages.success(request, _("“%(title)s” is registered.") % {"title": work.title})
+            _tell_of_conflicts(request, work)
             return redirect("web:work_detail", work_id=work.pk)
     return render(request, "web/studio/work_register.html", {"form": form})
+
+
+def _tell_of_conflicts(request: HttpRequest, work: Work) -> None:
+    """A registration that matches another studio's opened a dispute: say so at once, on the same page."""
+    for conflict in _open_disputes_of(work):
+        messages.warning(request, _(
+            "This registration matches a work of %(other)s, so Kyoka opened a dispute. Both studios are told; "
+            "reviewers decide who owns it."
+        ) % {"other": conflict["other"].name})
 
 
 @studio_manager_view
@@ -246,6 +268,7 @@ def work_file_add(request: HttpRequest, work_id: str, *, organization: Organizat
             messages.error(request, exc.message)
         else:
             messages.success(request, _("File added."))
+            _tell_of_conflicts(request, work)
     return redirect("web:work_detail", work_id=work.pk)
 
 
