@@ -13,6 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     dropped = ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT", "DJANGO_ALLOW_ASYNC_UNSAFE")
     base = {k: v for k, v in os.environ.items() if k not in dropped}
+    # No local settings file (./scripts/run writes var/.env): only the environment given here counts.
+    base["KYOKA_ENV_FILE"] = str(ROOT / "var" / "no-such.env")
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**base, "DJANGO_SETTINGS_MODULE": "portal.settings", **env}, timeout=120)
 

@@ -17,11 +17,12 @@ import environ
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
-LOCAL_ENV_FILE = VAR_DIR / ".env"
 
 env = environ.Env()
+# Written by ./scripts/run (scripts/write_local_env.py); KYOKA_ENV_FILE names another one.
+LOCAL_ENV_FILE = Path(env.str("KYOKA_ENV_FILE", default=str(VAR_DIR / ".env")))
 for _env_file in (LOCAL_ENV_FILE, BASE_DIR / ".env"):
-    if _env_file.exists():
+    if _env_file.is_file():
         environ.Env.read_env(_env_file, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
