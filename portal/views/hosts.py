@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST
 
 from portal.views.common import add_domain_error, organization_view
 from registry.access import Actor
-from registry.exceptions import KyokaError
+from registry.exceptions import KyokaError, NotFound
 from registry.hosts.instructions import host_instructions, host_problems
 from registry.models import Membership, Organization, VerifiedHost
 from registry.selectors.hosts import host_get, host_list, host_state
@@ -78,6 +78,8 @@ def host_detail(request: HttpRequest, host: str, *, organization: Organization, 
 def host_verify(request: HttpRequest, host: str, *, organization: Organization, actor: Actor) -> HttpResponse:
     try:
         claim = host_verify_request(actor=actor, organization=organization, host=host)
+    except NotFound:
+        raise  # another organisation's claim, or none: a 404, as in the API
     except KyokaError as exc:
         messages.error(request, exc.message)
         return redirect("web:hosts")
@@ -92,6 +94,8 @@ def host_verify(request: HttpRequest, host: str, *, organization: Organization, 
 def host_remove_view(request: HttpRequest, host: str, *, organization: Organization, actor: Actor) -> HttpResponse:
     try:
         host_remove(actor=actor, organization=organization, host=host)
+    except NotFound:
+        raise
     except KyokaError as exc:
         messages.error(request, exc.message)
     else:

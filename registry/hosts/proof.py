@@ -3,8 +3,9 @@
 Everything here talks to machines a claimant chose, so everything is hostile:
 
 - The host is checked again before any lookup (a stored claim may predate a rule).
-- DNS: `kyoka-verification=<token>` in a TXT record of the claimed name itself, read with
-  dnspython within LOOKUP_SECONDS. It covers the name and its subdomains.
+- DNS: `kyoka-verification=<token>` in a TXT record of the claimed name itself (not reached
+  through a CNAME, whose target belongs to someone else), read with dnspython within
+  LOOKUP_SECONDS. It covers the name and its subdomains.
 - HTTPS: `https://HOST/.well-known/kyoka-verification.txt` on port 443 only, holding the
   token on a line of its own. It covers exactly HOST. The name is resolved once; if any of its
   addresses is not public unicast (private, loopback, link-local, multicast, reserved,
@@ -29,6 +30,7 @@ from dataclasses import dataclass
 
 import certifi
 import dns.exception
+import dns.name
 import dns.resolver
 import httpcore
 from django.utils.translation import gettext as _
@@ -77,6 +79,10 @@ def _messages() -> dict[tuple[str, str], str]:
         ("host", "public_suffix"): _("%(host)s is a public suffix; only a domain under it can be proven."),
         ("dns", "no_record"): _("No TXT record on %(host)s holds this claim's kyoka-verification value."),
         ("dns", "no_domain"): _("%(host)s does not exist in DNS."),
+        ("dns", "alias"): _(
+            "%(host)s is an alias (CNAME) of another name, so its TXT records belong to that name's owner and "
+            "cannot prove it. Use the file on the web server instead."
+        ),
         ("dns", "timeout"): _("The DNS lookup of %(host)s took longer than %(seconds)d seconds."),
         ("dns", "error"): _("The DNS lookup of %(host)s failed."),
         ("http", "not_resolved"): _("%(host)s has no address in DNS, so the file could not be fetched."),
@@ -144,6 +150,10 @@ def resolve_txt(name: str, *, lifetime: float) -> list[str]:
         raise _Refused(Problem("dns", "timeout")) from None
     except dns.exception.DNSException:
         raise _Refused(Problem("dns", "error")) from None
+    if answer.canonical_name != dns.name.from_text(name):
+        # An alias (CNAME): the TXT records come from its target, whose owner is someone else
+        # (a CDN, say), and a DNS proof would cover names the target's owner does not control.
+        raise _Refused(Problem("dns", "alias"))
     return [b"".join(record.strings).decode("utf-8", "replace") for record in list(answer)[:MAX_TXT_RECORDS]]
 
 

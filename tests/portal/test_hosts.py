@@ -109,8 +109,9 @@ def test_another_studio_cannot_see_or_verify_your_claim(studio, make_org, queued
     do_host_claim(acting=OPERATOR, organization=studio, host="studio.example")
     other = client_for(owner_of(make_org()))
     assert other.get("/studio/hosts/studio.example/").status_code == 404
-    assert other.post("/studio/hosts/studio.example/verify/").status_code == 302  # to its own list, with an error
-    assert queued == []
+    assert other.post("/studio/hosts/studio.example/verify/").status_code == 404
+    assert other.post("/studio/hosts/studio.example/remove/").status_code == 404
+    assert queued == [] and VerifiedHost.objects.filter(organization=studio).exists()
     assert "studio.example" not in other.get("/studio/hosts/").content.decode()
 
 

@@ -26,11 +26,29 @@ def test_a_txt_record_with_the_token_proves_the_domain_and_its_subdomains(networ
 
 def test_a_txt_record_split_into_strings_is_read_whole(monkeypatch):
     # DNS carries long TXT values as several strings of at most 255 bytes; they form one value.
-    class Record:
-        strings = (b"kyoka-verification=", TOKEN.encode())
-
-    monkeypatch.setattr(proof.dns.resolver, "resolve", lambda *args, **kwargs: [Record()])
+    monkeypatch.setattr(proof.dns.resolver, "resolve", lambda name, *args, **kwargs: Answer(name, name))
     assert proof.resolve_txt("example.com", lifetime=1) == [f"kyoka-verification={TOKEN}"]
+    assert proof.look_for_txt("example.com", TOKEN) is None
+
+
+class Answer(list):
+    """What dnspython answers: the records, and the name they were found at after any CNAME."""
+
+    def __init__(self, asked: str, found_at: str) -> None:
+        record = type("TXT", (), {"strings": (b"kyoka-verification=", TOKEN.encode())})()
+        super().__init__([record])
+        self.canonical_name = proof.dns.name.from_text(found_at)
+
+
+def test_a_txt_record_reached_through_a_cname_proves_nothing(monkeypatch):
+    # cdn.example.com CNAME d111.cdn-provider.example: the provider, not the studio, writes that TXT.
+    monkeypatch.setattr(proof.dns.resolver, "resolve",
+                        lambda name, *args, **kwargs: Answer(name, "d111.cdn-provider.example"))
+    assert proof.look_for_txt("cdn.example.com", TOKEN) == Problem("dns", "alias")
+
+
+def test_a_txt_record_at_the_name_in_other_letter_case_counts(monkeypatch):
+    monkeypatch.setattr(proof.dns.resolver, "resolve", lambda name, *args, **kwargs: Answer(name, "EXAMPLE.com."))
     assert proof.look_for_txt("example.com", TOKEN) is None
 
 
