@@ -13,7 +13,7 @@ from registry.access import Actor
 from registry.models import Dispute, DisputeEvent, EvidenceFile, Membership, Organization
 from registry.services.disputes import dispute_comment, dispute_open, do_dispute_open
 from registry.services.grants import do_grant_issue
-from registry.services.works import do_work_register
+from registry.services.works import do_content_file_add, do_work_register
 from tests.conftest import OPERATOR, owner_of
 from tests.portal.conftest import client_for
 
@@ -235,3 +235,65 @@ def test_a_conflict_kyoka_opened_shows_kyoka_in_the_timeline(studio, rival, stud
     assert "Opened by Kyoka: the registrations conflict." in page
     listing = studio_client.get(reverse("web:disputes")).content.decode()
     assert "opened by Kyoka" in listing
+
+
+# --- what each side sees, and how much one may file ----------------------------------------
+
+ISBN = "isbn:978-4-06-182623-6"
+URL = "https://copycat.example/visual.png"
+
+
+@pytest.fixture
+def conflict(studio, rival, png_file):
+    """Kyoka's own dispute: both register the same identifier, each with references of its own."""
+    own = do_work_register(acting=OPERATOR, organization=studio, external_ref="KV-1", title="Key visual",
+                           identifiers=[ISBN], urls=["https://aozora.example/kv.png"])
+    own_file = do_content_file_add(acting=OPERATOR, work=own, fileobj=png_file(1), filename="kv.png")
+    copy = do_work_register(acting=OPERATOR, organization=rival, external_ref="CC-9", title="Copied visual",
+                            identifiers=[ISBN], urls=[URL])
+    copy_file = do_content_file_add(acting=OPERATOR, work=copy, fileobj=png_file(2), filename="copy.png")
+    return Dispute.objects.get(), own_file, copy_file
+
+
+def test_a_party_sees_its_own_references_and_only_the_other_sides_titles(conflict, studio, rival, reviewer):
+    dispute, own_file, copy_file = conflict
+    page = client_for(owner_of(studio)).get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert own_file.sha256 in page and "https://aozora.example/kv.png" in page and "KV-1" in page
+    assert "Copied visual" in page
+    assert copy_file.sha256 not in page and URL not in page
+    assert "shown only to reviewers" in page
+    other = client_for(owner_of(rival)).get(reverse("web:dispute_detail", args=[dispute.pk])).content.decode()
+    assert copy_file.sha256 in other and URL in other and "Key visual" in other
+    assert own_file.sha256 not in other and "https://aozora.example/kv.png" not in other
+    desk = client_for(reviewer).get(f"/desk/disputes/{dispute.pk}/").content.decode()
+    assert all(value in desk for value in (own_file.sha256, copy_file.sha256, URL, "https://aozora.example/kv.png"))
+
+
+def test_a_claimant_without_standing_is_told_its_dispute_freezes_nothing(make_org, studio):
+    theirs = do_work_register(acting=OPERATOR, organization=studio, external_ref="P1", title="Poster")
+    newcomer = make_org(verified=False, name="Fresh Sign-up")
+    client = client_for(owner_of(newcomer))
+    response = client.post(reverse("web:dispute_new"), {
+        "kind": "ownership", "other_work": str(theirs.pk), "statement": "Ours.",
+    }, follow=True)
+    page = response.content.decode()
+    assert "freezes nothing until a reviewer starts its review" in page
+    assert "This dispute waits for a reviewer." in page
+    assert "checks of its works answer disputed." not in page
+
+
+@pytest.mark.parametrize("language,message", [
+    ("en", "already has 10 open disputes"),
+    ("ja", "未解決の異議申立てがすでに10件あります"),
+])
+def test_an_eleventh_open_dispute_is_refused_on_the_form(studio, rival, language, message):
+    theirs = do_work_register(acting=OPERATOR, organization=rival, external_ref="P1", title="Poster")
+    for n in range(10):
+        do_dispute_open(acting=OPERATOR, claimant=studio, kind="other", statement=f"Claim {n}", works=[theirs])
+    client = client_for(owner_of(studio), language=language)
+    response = client.post(reverse("web:dispute_new"), {
+        "kind": "other", "other_work": str(theirs.pk), "statement": "One more.",
+    })
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert Dispute.objects.count() == 10

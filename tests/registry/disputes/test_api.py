@@ -212,3 +212,82 @@ def test_a_key_without_the_disputes_scope_cannot_file(studio, rival, make_work, 
         "/api/v1/disputes", {"kind": "ownership", "statement": "x", "works": [str(theirs.pk)]}, format="json"
     )
     assert response.status_code == 403
+
+
+# --- what each side sees, and how much one may file ----------------------------------------
+
+ISBN = "isbn:978-4-06-182623-6"
+
+
+def test_a_party_reads_its_own_references_and_only_the_other_sides_titles(studio, rival, register_image, reviewer,
+                                                                         client_for):
+    own = register_image(studio, seed=1, identifiers=[ISBN])
+    copy = register_image(rival, seed=2, identifiers=[ISBN], urls=["https://rival.example/cel.png"])
+    dispute = Dispute.objects.get()
+    works = {w["work"]: w for w in client_for(studio, ["disputes"]).get(url(dispute)).json()["works"]}
+    assert works[str(own.pk)]["references"] == {
+        "external_ref": own.external_ref, "sha256": [own.files.get().sha256], "urls": [],
+        "identifiers": ["isbn:9784061826236"],
+    }
+    assert works[str(copy.pk)]["references"] is None
+    assert works[str(copy.pk)]["title"] == copy.title
+    body = client_for(studio, ["disputes"]).get(url(dispute)).content.decode()
+    assert copy.files.get().sha256 not in body and "rival.example" not in body
+    rival_view = {w["work"]: w for w in session(owner_of(rival)).get(url(dispute)).json()["works"]}
+    assert rival_view[str(own.pk)]["references"] is None
+    assert rival_view[str(copy.pk)]["references"]["urls"] == ["https://rival.example/cel.png"]
+    both = {w["work"]: w for w in session(reviewer).get(url(dispute)).json()["works"]}
+    assert both[str(own.pk)]["references"] is not None and both[str(copy.pk)]["references"] is not None
+
+
+def test_staff_who_are_not_reviewers_see_no_dispute(dispute, make_user):
+    staff = session(make_user(is_staff=True))
+    assert staff.get(url(dispute)).status_code == 404
+    assert staff.get("/api/v1/disputes").json()["results"] == []
+    assert staff.post(url(dispute, "start-review"), format="json").status_code == 404
+
+
+def test_the_dispute_says_whether_it_freezes(studio, make_org, make_work, client_for):
+    newcomer = make_org(verified=False)
+    theirs = make_work(studio)
+    response = client_for(newcomer, ["disputes"]).post(
+        "/api/v1/disputes", {"kind": "other", "statement": "Ours.", "works": [str(theirs.pk)]}, format="json"
+    )
+    assert response.status_code == 201
+    assert response.json()["freezing"] is False
+    assert [w["freezes"] for w in response.json()["works"]] == [False]
+
+
+@pytest.mark.parametrize("language,message", [("en", "already has 10 open disputes"), ("ja", "すでに10件")])
+def test_an_eleventh_open_dispute_is_429(studio, rival, make_work, client_for, language, message):
+    from registry.services.disputes import do_dispute_open
+    from tests.conftest import OPERATOR
+
+    theirs = make_work(rival)
+    for n in range(10):
+        do_dispute_open(acting=OPERATOR, claimant=studio, kind="other", statement=f"Claim {n}", works=[theirs])
+    response = client_for(studio, ["disputes"]).post(
+        "/api/v1/disputes", {"kind": "other", "statement": "One more.", "works": [str(theirs.pk)]}, format="json",
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "limit_reached"
+    assert message in response.json()["error"]["message"]
+    assert Dispute.objects.count() == 10
+
+
+def test_twenty_disputes_a_day_and_no_more(studio, rival, make_work, client_for, reviewer):
+    from registry.services.disputes import do_dispute_open, do_dispute_withdraw
+    from tests.conftest import OPERATOR
+
+    theirs = make_work(rival)
+    for n in range(20):
+        filed = do_dispute_open(acting=OPERATOR, claimant=studio, kind="other", statement=f"Claim {n}",
+                                works=[theirs])
+        do_dispute_withdraw(acting=OPERATOR, dispute=filed)  # none left open: only the daily count binds
+    client = client_for(studio, ["disputes"])
+    payload = {"kind": "other", "statement": "The 21st.", "works": [str(theirs.pk)]}
+    response = client.post("/api/v1/disputes", payload, format="json")
+    assert response.status_code == 429 and "in the last 24 hours" in response.json()["error"]["message"]
+    # Kyoka's own conflict disputes are not the claimant's doing and count for nothing.
+    assert Dispute.objects.filter(claimant=studio).count() == 20
