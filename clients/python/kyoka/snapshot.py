@@ -226,6 +226,54 @@ class Snapshot:
             return self._identifier(item["identifier"])
         return None
 
+    def matcher(self, kind: str | None = None):
+        """A fast `value -> grant ids or None` for one column of plain strings (the offline filter's loop).
+
+        `kind` is "sha256", "url" or "identifier"; None tells them apart per value as `item_for`
+        does. Refuses (SnapshotExpired) once the snapshot expires, checked on every call.
+        """
+        sha256, urls, clock, valid_until = self.sha256, self.urls, self._clock, self._valid_until
+        patterns, ensure_valid = self.patterns, self.ensure_valid
+
+        def by_url(value: str) -> list[str] | None:
+            # A value found as it is already is a normalised URL, whose normal form is itself.
+            found = urls.get(value)
+            if found is not None:
+                return found
+            url = normalize_url(value)
+            if url is None:
+                return None
+            found = urls.get(url)
+            if found is None and patterns:
+                for pattern, grants in patterns.get(url_host(url) or "", ()):
+                    if pattern_matches(pattern, url):
+                        return grants
+            return found
+
+        def by_sha256(value: str) -> list[str] | None:
+            found = sha256.get(value)
+            if found is None and not (len(value) == 64 and value.islower()):
+                found = sha256.get(value.strip().lower())  # a spelling other than the listed one
+            return found
+
+        def any_kind(value: str) -> list[str] | None:
+            if value[:4].lower() == "http":
+                return by_url(value)
+            if len(value.strip()) == 64:
+                return by_sha256(value)
+            return self.grants_for(value)
+
+        chosen = {"url": by_url, "sha256": by_sha256, "identifier": self._identifier}.get(kind or "", any_kind)
+
+        def match(value: Any) -> list[str] | None:
+            if clock() >= valid_until:
+                ensure_valid()
+            if not isinstance(value, str):
+                return None if value is None else match(str(value))
+            return chosen(value)
+
+        return match
+
     def _identifier(self, raw: Any) -> list[str] | None:
         if not isinstance(raw, str) or ":" not in raw:
             return None
