@@ -92,3 +92,19 @@ def page_title(value: str) -> str:
     """The tab title: the page's own title, a separator, then the registry's name."""
     name = f"Kyoka {_('consent registry')}"
     return f"{value.strip()} · {name}" if value and value.strip() else name
+
+
+@register.filter
+def statement_text(dispute) -> str:
+    """A dispute's statement: Kyoka's own in the reader's language, a party's as they wrote it."""
+    from registry.message_codes import message_render
+
+    return message_render(dispute.statement_code, dispute.statement_params, dispute.statement)
+
+
+@register.filter
+def coded_message(entry) -> str:
+    """A timeline note or an upload row error in the reader's language (its stored English otherwise)."""
+    from registry.message_codes import message_render
+
+    return message_render(getattr(entry, "code", ""), getattr(entry, "params", None), entry.message)

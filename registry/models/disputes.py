@@ -47,6 +47,10 @@ class Dispute(models.Model):
     respondent = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="disputes_against")
     works = models.ManyToManyField(Work, through="DisputeWork", related_name="disputes")
     statement = models.TextField()
+    # A statement Kyoka wrote itself is also stored as a code and its values, so each reader
+    # gets it in their own language (registry/message_codes.py); `statement` keeps the English.
+    statement_code = models.CharField(max_length=60, blank=True)
+    statement_params = models.JSONField(default=dict, blank=True)
     # Set for disputes Kyoka opened itself: the conflicting pair, so it opens only once.
     conflict_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
     opened_by = models.ForeignKey(
@@ -149,6 +153,9 @@ class DisputeEvent(models.Model):
     from_status = models.CharField(max_length=20, blank=True)
     to_status = models.CharField(max_length=20, blank=True)
     message = models.TextField(blank=True)
+    # A note Kyoka wrote itself, as a code and its values (see Dispute.statement_code).
+    code = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

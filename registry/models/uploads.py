@@ -64,6 +64,10 @@ class BulkUploadError(models.Model):
     external_ref = models.CharField(max_length=255, blank=True)
     field = models.CharField(max_length=50, blank=True)
     message = models.TextField()
+    # The message as a code and its values, rendered in the reader's language (registry/message_codes.py);
+    # `message` keeps the English for the CSV report and for rows written before codes.
+    code = models.CharField(max_length=60, blank=True)
+    params = models.JSONField(default=dict, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["upload", "row"])]

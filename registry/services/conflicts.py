@@ -283,6 +283,8 @@ def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[
                 claimant_id=earlier.owner_id,
                 respondent_id=later.owner_id,
                 statement=_statement(earlier, later, found),
+                statement_code="dispute.conflict_statement",
+                statement_params=_statement_params(earlier, later, found),
                 conflict_key=key,
             ),
             earlier,
@@ -319,6 +321,7 @@ def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[
                 kind=DisputeEvent.Kind.TRANSITION,
                 to_status=Dispute.Status.OPEN,
                 message="Opened automatically: the registrations conflict.",
+                code="dispute.opened_automatically",
             )
         )
     DisputeWork.objects.bulk_create(links)
@@ -346,6 +349,15 @@ def _open_disputes(fresh: dict[str, tuple[Work, Work, list[Evidence]]]) -> list[
         )
         notify_after_commit(notify_dispute_opened, dispute_id=str(dispute.pk))
     return [draft[0] for draft in opened]
+
+
+def _statement_params(earlier: Work, later: Work, found: list[Evidence]) -> dict[str, object]:
+    """_statement's values, for registry.message_codes to render in each reader's language."""
+    return {
+        "later_title": later.title, "later_ref": later.external_ref, "later_owner": later.owner.name,
+        "earlier_title": earlier.title, "earlier_ref": earlier.external_ref, "earlier_owner": earlier.owner.name,
+        "matches": [{"method": e.method, "value": e.value} for e in found],
+    }
 
 
 def _statement(earlier: Work, later: Work, found: list[Evidence]) -> str:
