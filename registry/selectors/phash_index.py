@@ -1,79 +1,172 @@
-"""An in-memory multi-index over the stored perceptual hashes, for near-match lookups at scale.
+"""A multi-index over the stored perceptual hashes, built once per machine and shared by every process.
 
 Why: a batch of 100 phash items at distance 8 needs ~70,000 band probes (see
 `matching.fingerprints.band_probes`). PostgreSQL answers each probe with an index descent, which
-over a million hashes costs hundreds of milliseconds; numpy's `searchsorted` does the same probes
-in a few. The database stays the only source of truth: this index is a read cache that each
-process builds from it and keeps fresh —
+over a million hashes costs hundreds of milliseconds; numpy does the same probes in a few.
 
-- every lookup first fetches the rows added since the highest id it has seen (one indexed query);
-- every `RECONCILE_SECONDS` it compares (count, sum of ids) with the table and rebuilds on any
-  difference, which catches deleted rows and rows whose transaction committed after a later id
-  (sequence order is not commit order);
+Why shared: the arrays take ~76 MB at 1M hashes (~440 MB at 10M, the bucket tables being fixed).
+Built per process, four web workers would hold four copies and each would pay a cold load on its
+first near-match request. Instead one process builds the arrays into a file, and every process
+memory-maps it: the pages sit once in the page cache, however many workers map them.
+
+- The file (`index_path`) is per database. A builder takes an exclusive `flock` on a lock file
+  beside it, reads the table, writes a temporary file and swaps it in with `os.replace`, bumping
+  the generation in its header. A process that has the old file mapped keeps a valid mapping (the
+  old inode lives until unmapped) and re-maps when it sees a new inode: no reader ever sees half
+  a file. Whoever finds the file missing, stale or too far behind rebuilds it; the others wait
+  on the lock and then map what was built.
+- `warm()` maps (or builds) it before a worker takes traffic: gunicorn.conf.py's post_worker_init.
+
+Fresh as the table, like before:
+- every lookup first fetches the rows added since the file's highest id into a per-process tail
+  (one indexed query), searched by brute force; a tail of MERGE_TAIL_AT rows triggers a rebuild;
+- every RECONCILE_SECONDS (count, sum of ids) is compared with the table and the file is rebuilt
+  on any difference, which catches deleted rows and rows whose transaction committed after a
+  later id (sequence order is not commit order);
 - every match is confirmed against the table before it is returned, so a deleted row never matches.
 
-The window in which a hash committed out of order can be missed is therefore RECONCILE_SECONDS,
-and a miss answers `unregistered` — not permitted — so it fails closed. Only PostgreSQL uses
-this (ids there are never reused); the embedded SQLite default probes the band columns in SQL.
+The window in which a hash committed out of order can be missed is RECONCILE_SECONDS; a near match
+only ever lists similar works (it never permits), so a miss costs a listing, not a permission.
+Only PostgreSQL uses this (ids there are never reused); SQLite probes the band columns in SQL.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import json
+import os
+import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
-from itertools import combinations
 
 import numpy as np
+from django.conf import settings
 from django.db import connections
 
-from registry.matching.fingerprints import BAND_BITS
+from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
 
 RECONCILE_SECONDS = 30.0
-_BAND_SHIFTS = (64 - BAND_BITS[0], 64 - BAND_BITS[0] - BAND_BITS[1], 0)
-_BAND_MASKS = tuple((1 << bits) - 1 for bits in BAND_BITS)
+_MAGIC = b"KYOKAPH1"
+_ALIGN = 64
 
 
 @cache
 def _masks(bits: int, radius: int) -> np.ndarray:
-    """Every `bits`-bit value with at most `radius` bits set: XOR with one gives the probes."""
-    masks = [0]
-    for count in range(1, radius + 1):
-        masks += [sum(1 << b for b in chosen) for chosen in combinations(range(bits), count)]
-    return np.array(masks, np.int64)
+    return np.array(band_masks(bits, radius), np.int64)
 
 
-def _bands_of(values: np.ndarray) -> list[np.ndarray]:
-    unsigned = values.view(np.uint64)
-    return [((unsigned >> np.uint64(shift)) & np.uint64(mask)).astype(np.int64)
-            for shift, mask in zip(_BAND_SHIFTS, _BAND_MASKS, strict=True)]
+def index_directory() -> str:
+    """Where the shared index files live: KYOKA_INDEX_DIR, or a folder in the system's temp directory.
+
+    Scratch: any file here can be deleted at any time and is rebuilt from the database.
+    """
+    directory = getattr(settings, "KYOKA_INDEX_DIR", "") or os.path.join(
+        tempfile.gettempdir(), f"kyoka-index-{os.getuid()}"
+    )
+    os.makedirs(directory, exist_ok=True)
+    return directory
+
+
+def index_path(using: str) -> str:
+    db = connections[using].settings_dict
+    where = f"{db.get('HOST')}:{db.get('PORT')}/{db['NAME']}"
+    return os.path.join(index_directory(), f"phash-{db['NAME']}-{hashlib.sha256(where.encode()).hexdigest()[:12]}.idx")
 
 
 @dataclass
-class _Snapshot:
+class _Shared:
+    """One generation of the shared file, memory-mapped (read-only views into the page cache)."""
+
+    generation: int = 0
+    inode: tuple[int, int] = (0, 0)
+    max_id: int = 0
+    count: int = 0
+    id_sum: int = 0
     ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     values: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     works: np.ndarray = field(default_factory=lambda: np.empty((0, 16), np.uint8))
     # Per band, a bucket table: the rows whose band value is k are order[offsets[k]:offsets[k + 1]].
     offsets: list[np.ndarray] = field(default_factory=list)
     order: list[np.ndarray] = field(default_factory=list)
-    # Rows fetched since the last sort: searched by brute force until they are merged.
-    tail_ids: list[int] = field(default_factory=list)
-    tail_values: list[int] = field(default_factory=list)
-    tail_works: list[bytes] = field(default_factory=list)
-    max_id: int = 0
-    reconciled_at: float = 0.0
+    nbytes: int = 0
+
+
+@dataclass
+class _Tail:
+    """Rows newer than the shared file, fetched by this process."""
+
+    ids: list[int] = field(default_factory=list)
+    values: list[int] = field(default_factory=list)
+    works: list[bytes] = field(default_factory=list)
+
+
+def _write_index(path: str, generation: int, ids: np.ndarray, values: np.ndarray, works: np.ndarray) -> None:
+    arrays: dict[str, np.ndarray] = {"ids": ids, "values": values, "works": works}
+    for band, (bits, band_values) in enumerate(zip(BAND_BITS, phash_bands_array(values), strict=True)):
+        arrays[f"order{band}"] = np.argsort(band_values, kind="stable").astype(np.int32)
+        counts = np.bincount(band_values, minlength=1 << bits)
+        arrays[f"offsets{band}"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
+    layout, offset = {}, 0
+    for name, array in arrays.items():
+        layout[name] = {"offset": offset, "dtype": array.dtype.str, "shape": list(array.shape)}
+        offset += -(-array.nbytes // _ALIGN) * _ALIGN
+    header = json.dumps({
+        "generation": generation, "max_id": int(ids.max()) if len(ids) else 0, "count": len(ids),
+        "id_sum": int(ids.sum()), "arrays": layout,
+    }).encode()
+    header_size = -(-(len(_MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".phash-", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(_MAGIC + len(header).to_bytes(8, "little") + header)
+            out.write(b"\0" * (header_size - len(_MAGIC) - 8 - len(header)))
+            for array in arrays.values():
+                data = np.ascontiguousarray(array).tobytes()
+                out.write(data + b"\0" * (-(-len(data) // _ALIGN) * _ALIGN - len(data)))
+        os.replace(temporary, path)  # atomic: a reader maps the old file or the new one, never half
+    except BaseException:
+        os.unlink(temporary)
+        raise
+
+
+def _map_index(path: str) -> _Shared:
+    mapped = np.memmap(path, dtype=np.uint8, mode="r")
+    if bytes(mapped[: len(_MAGIC)]) != _MAGIC:
+        raise ValueError(f"{path} is not a Kyoka phash index")
+    header_length = int.from_bytes(bytes(mapped[len(_MAGIC): len(_MAGIC) + 8]), "little")
+    header = json.loads(bytes(mapped[len(_MAGIC) + 8: len(_MAGIC) + 8 + header_length]))
+    header_size = -(-(len(_MAGIC) + 8 + header_length) // _ALIGN) * _ALIGN
+    views = {}
+    for name, spec in header["arrays"].items():
+        dtype, shape = np.dtype(spec["dtype"]), tuple(spec["shape"])
+        count = int(np.prod(shape)) if shape else 1
+        start = header_size + spec["offset"]
+        views[name] = np.frombuffer(mapped, dtype, count, start).reshape(shape)
+    status = os.stat(path)
+    return _Shared(
+        generation=header["generation"], inode=(status.st_dev, status.st_ino), max_id=header["max_id"],
+        count=header["count"], id_sum=header["id_sum"], ids=views["ids"], values=views["values"],
+        works=views["works"], offsets=[views[f"offsets{b}"] for b in range(3)],
+        order=[views[f"order{b}"] for b in range(3)], nbytes=int(mapped.nbytes),
+    )
 
 
 class PhashIndex:
     MERGE_TAIL_AT = 20_000
+    LOAD_CHUNK = 200_000
 
     def __init__(self, using: str) -> None:
         self.using = using
         self._lock = threading.Lock()
-        self._snapshot: _Snapshot | None = None
+        self._shared: _Shared | None = None
+        self._tail = _Tail()
+        self._reconciled_at = 0.0
+
+    # --- answering ---------------------------------------------------------------------------
 
     def confirm(self, row_ids: set[int]) -> set[int]:
         """The ids among `row_ids` still in the table: a deleted row never matches."""
@@ -85,24 +178,25 @@ class PhashIndex:
 
     def search(self, queries: list[tuple[int, int]]) -> list[dict[uuid.UUID, tuple[int, int]]]:
         """For each (value, max_distance): {work: (distance, phash row id)} within that distance."""
-        snapshot = self._fresh()
+        shared, tail = self._fresh()
         results: list[dict[uuid.UUID, tuple[int, int]]] = [{} for _ in queries]
         if not queries:
             return results
         # Hashes are signed 64-bit (as stored); accept the unsigned spelling of the same bits too.
         targets = np.array([value - (1 << 64) if value >= 1 << 63 else value for value, _ in queries], np.int64)
         limits = np.array([limit for _, limit in queries], np.int64)
-        if len(snapshot.values):
-            query_bands = _bands_of(targets)
+        if shared.count:
+            query_bands = phash_bands_array(targets)
             candidate_rows, candidate_owner = [], []
             for band in range(3):
-                offsets, order = snapshot.offsets[band], snapshot.order[band]
+                offsets, order = shared.offsets[band], shared.order[band]
                 for radius in np.unique(limits // 3):
                     owners = np.flatnonzero(limits // 3 == radius)
+                    masks = _masks(BAND_BITS[band], int(radius))
                     # Every band value within `radius` bits of each query's band value.
-                    probes = (query_bands[band][owners, None] ^ _masks(BAND_BITS[band], int(radius))[None, :]).ravel()
-                    probe_owner = np.repeat(owners, len(_masks(BAND_BITS[band], int(radius))))
-                    starts, ends = offsets[probes], offsets[probes + 1]
+                    probes = (query_bands[band][owners, None] ^ masks[None, :]).ravel()
+                    probe_owner = np.repeat(owners, len(masks))
+                    starts, ends = offsets[probes].astype(np.int64), offsets[probes + 1].astype(np.int64)
                     counts = ends - starts
                     hit = counts > 0
                     starts, counts, probe_owner = starts[hit], counts[hit], probe_owner[hit]
@@ -115,12 +209,12 @@ class PhashIndex:
                     candidate_owner.append(np.repeat(probe_owner, counts))
             if candidate_rows:
                 rows, owners = np.concatenate(candidate_rows), np.concatenate(candidate_owner)
-                distances = np.bitwise_count((snapshot.values[rows] ^ targets[owners]).view(np.uint64))
+                distances = np.bitwise_count((shared.values[rows] ^ targets[owners]).view(np.uint64))
                 close = distances <= limits[owners]
                 for row, owner, distance in zip(rows[close], owners[close], distances[close], strict=True):
-                    self._keep(results[owner], uuid.UUID(bytes=snapshot.works[row].tobytes()), int(distance),
-                               int(snapshot.ids[row]))
-        for row_id, value, work in zip(snapshot.tail_ids, snapshot.tail_values, snapshot.tail_works, strict=True):
+                    self._keep(results[owner], uuid.UUID(bytes=shared.works[row].tobytes()), int(distance),
+                               int(shared.ids[row]))
+        for row_id, value, work in zip(tail.ids, tail.values, tail.works, strict=True):
             for index, (target, limit) in enumerate(queries):
                 distance = ((value ^ target) & 0xFFFFFFFFFFFFFFFF).bit_count()
                 if distance <= limit:
@@ -133,31 +227,91 @@ class PhashIndex:
         if best is None or distance < best[0]:
             found[work] = (distance, row_id)
 
-    def _fresh(self) -> _Snapshot:
-        with self._lock:
-            snapshot = self._snapshot
-            if snapshot is None or time.monotonic() - snapshot.reconciled_at > RECONCILE_SECONDS:
-                if snapshot is None or not self._matches_table(snapshot):
-                    snapshot = self._load_all()
-                snapshot.reconciled_at = time.monotonic()
-            self._fetch_new(snapshot)
-            if len(snapshot.tail_ids) >= self.MERGE_TAIL_AT:
-                snapshot = self._merge_tail(snapshot)
-            self._snapshot = snapshot
-            return snapshot
+    def warm(self) -> None:
+        """Map the shared index (building it if no process has yet) before this process takes traffic."""
+        self._fresh()
 
-    def _matches_table(self, snapshot: _Snapshot) -> bool:
-        high = max(snapshot.max_id, snapshot.tail_ids[-1] if snapshot.tail_ids else 0)
+    def stats(self) -> dict[str, int]:
+        shared = self._shared
+        return {"hashes": (shared.count if shared else 0) + len(self._tail.ids),
+                "shared_bytes": shared.nbytes if shared else 0, "generation": shared.generation if shared else 0}
+
+    # --- keeping in step -----------------------------------------------------------------------
+
+    def _fresh(self) -> tuple[_Shared, _Tail]:
+        with self._lock:
+            path = index_path(self.using)
+            if self._shared is None or self._changed_on_disk(path):
+                self._remap(path, build_if_missing=True)
+            assert self._shared is not None
+            if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS:
+                if not self._matches_table():
+                    self._rebuild(path, stale_generation=self._shared.generation)
+                self._reconciled_at = time.monotonic()
+            self._fetch_new()
+            if len(self._tail.ids) >= self.MERGE_TAIL_AT:
+                self._rebuild(path, stale_generation=self._shared.generation)
+                self._fetch_new()
+            return self._shared, self._tail
+
+    def _changed_on_disk(self, path: str) -> bool:
+        try:
+            status = os.stat(path)
+        except FileNotFoundError:
+            return True
+        return (status.st_dev, status.st_ino) != self._shared.inode
+
+    def _remap(self, path: str, *, build_if_missing: bool) -> None:
+        try:
+            shared = _map_index(path)
+        except (FileNotFoundError, ValueError):
+            if not build_if_missing:
+                raise
+            self._rebuild(path, stale_generation=None)
+            return
+        self._adopt(shared)
+
+    def _adopt(self, shared: _Shared) -> None:
+        self._shared = shared
+        # Rows the new file holds leave the tail; the rest stay, and newer ones come by fetching.
+        keep = [i for i, row_id in enumerate(self._tail.ids) if row_id > shared.max_id]
+        self._tail = _Tail([self._tail.ids[i] for i in keep], [self._tail.values[i] for i in keep],
+                           [self._tail.works[i] for i in keep])
+
+    def _rebuild(self, path: str, *, stale_generation: int | None) -> None:
+        """Rebuild the shared file, unless another process did while this one waited for the lock."""
+        with open(path + ".lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                try:
+                    current = _map_index(path)
+                except (FileNotFoundError, ValueError):
+                    current = None
+                if current is not None and stale_generation is not None and current.generation != stale_generation:
+                    self._adopt(current)  # someone rebuilt it meanwhile
+                    if self._matches_table():
+                        return
+                if current is not None and stale_generation is None:
+                    self._adopt(current)  # it appeared while this process waited
+                    return
+                ids, values, works = self._load_all()
+                _write_index(path, (current.generation if current else 0) + 1, ids, values, works)
+                self._adopt(_map_index(path))
+                self._reconciled_at = time.monotonic()
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
+    def _matches_table(self) -> bool:
+        shared, tail = self._shared, self._tail
+        assert shared is not None
+        high = max(shared.max_id, tail.ids[-1] if tail.ids else 0)
         with connections[self.using].cursor() as cursor:
             cursor.execute("SELECT count(*), coalesce(sum(id), 0) FROM registry_perceptualhash WHERE id <= %s",
                            [high])
             count, total = cursor.fetchone()
-        known = len(snapshot.ids) + len(snapshot.tail_ids)
-        return count == known and int(total) == int(snapshot.ids.sum()) + sum(snapshot.tail_ids)
+        return count == shared.count + len(tail.ids) and int(total) == shared.id_sum + sum(tail.ids)
 
-    LOAD_CHUNK = 200_000
-
-    def _load_all(self) -> _Snapshot:
+    def _load_all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # PostgreSQL packs each chunk into three byte strings (int8send/uuid_send are the binary
         # wire forms), so a million rows load without a Python object per row.
         ids, values, works = [], [], []
@@ -178,41 +332,20 @@ class PhashIndex:
                 ids.append(np.frombuffer(bytes(chunk_ids), ">i8").astype(np.int64))
                 values.append(np.frombuffer(bytes(chunk_values), ">i8").astype(np.int64))
                 works.append(np.frombuffer(bytes(chunk_works), np.uint8).reshape(-1, 16))
-        snapshot = _Snapshot()
-        if ids:
-            snapshot.ids, snapshot.values = np.concatenate(ids), np.concatenate(values)
-            snapshot.works = np.concatenate(works)
-            snapshot.max_id = high
-        return self._sorted(snapshot)
+        if not ids:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 16), np.uint8)
+        return np.concatenate(ids), np.concatenate(values), np.concatenate(works)
 
-    def _fetch_new(self, snapshot: _Snapshot) -> None:
-        high = max(snapshot.max_id, snapshot.tail_ids[-1] if snapshot.tail_ids else 0)
+    def _fetch_new(self) -> None:
+        assert self._shared is not None
+        tail = self._tail
+        high = max(self._shared.max_id, tail.ids[-1] if tail.ids else 0)
         with connections[self.using].cursor() as cursor:
             cursor.execute("SELECT id, value, work_id FROM registry_perceptualhash WHERE id > %s ORDER BY id", [high])
             for row_id, value, work in cursor.fetchall():
-                snapshot.tail_ids.append(row_id)
-                snapshot.tail_values.append(value)
-                snapshot.tail_works.append(work.bytes)
-
-    def _merge_tail(self, snapshot: _Snapshot) -> _Snapshot:
-        merged = _Snapshot(
-            ids=np.concatenate([snapshot.ids, np.array(snapshot.tail_ids, np.int64)]),
-            values=np.concatenate([snapshot.values, np.array(snapshot.tail_values, np.int64)]),
-            works=np.concatenate([snapshot.works,
-                                  np.frombuffer(b"".join(snapshot.tail_works), np.uint8).reshape(-1, 16)]),
-            reconciled_at=snapshot.reconciled_at,
-        )
-        merged.max_id = int(merged.ids.max()) if len(merged.ids) else 0
-        return self._sorted(merged)
-
-    @staticmethod
-    def _sorted(snapshot: _Snapshot) -> _Snapshot:
-        snapshot.offsets, snapshot.order = [], []
-        for bits, band_values in zip(BAND_BITS, _bands_of(snapshot.values), strict=True):
-            snapshot.order.append(np.argsort(band_values, kind="stable"))
-            counts = np.bincount(band_values, minlength=1 << bits)
-            snapshot.offsets.append(np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-        return snapshot
+                tail.ids.append(row_id)
+                tail.values.append(value)
+                tail.works.append(work.bytes)
 
 
 _indexes: dict[tuple[str, str], PhashIndex] = {}
@@ -220,7 +353,7 @@ _indexes_lock = threading.Lock()
 
 
 def phash_index(using: str) -> PhashIndex:
-    """One index per process and database (keyed by name, so test databases never mix)."""
+    """One index object per process and database (keyed by name, so test databases never mix)."""
     key = (using, str(connections[using].settings_dict["NAME"]))
     with _indexes_lock:
         if key not in _indexes:

@@ -1,8 +1,13 @@
-"""The in-memory near-match index stays exactly as fresh as the table it caches."""
+"""The near-match index, shared by every process through one memory-mapped file, stays as fresh as its table."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
+from django.conf import settings
 
 from registry.matching.fingerprints import phash_bands
 from registry.models import ContentFile, PerceptualHash
@@ -55,3 +60,51 @@ def test_a_row_committed_behind_the_highest_id_is_found_after_reconciling(studio
     assert behind.work_id not in found(BASE)  # inside the reconcile window: fails closed
     monkeypatch.setattr(phash_index_module, "RECONCILE_SECONDS", 0.0)
     assert found(BASE) == {newest.work_id: 1, behind.work_id: 1}
+
+
+needs_postgresql = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")),
+    reason="the shared index serves PostgreSQL only",
+)
+
+
+@needs_postgresql
+def test_every_process_maps_one_shared_index_file_and_follows_its_new_generations(studio):
+    add_hash(studio, "first", BASE ^ 0b1)
+    one, other = phash_index_module.PhashIndex("default"), phash_index_module.PhashIndex("default")
+    one.warm()
+    other.warm()
+    built = one.stats()
+    # The second one mapped what the first built: same generation, the arrays once in the page cache.
+    assert other.stats() == built and built["hashes"] == 1 and built["shared_bytes"] > 0
+    row = add_hash(studio, "second", BASE ^ 0b11)
+    other._rebuild(phash_index_module.index_path("default"), stale_generation=built["generation"])
+    assert other.stats()["generation"] == built["generation"] + 1
+    # The first re-maps the new file (the old mapping stays valid until then) and answers from it.
+    assert {work for work in one.search([(BASE, 8)])[0]} >= {row.work_id}
+    assert one.stats()["generation"] == built["generation"] + 1
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_maps_the_index_another_process_built(studio):
+    rows = [add_hash(studio, f"p{n}", BASE ^ (1 << n)) for n in range(3)]
+    phash_index_module._indexes.clear()
+    db = settings.DATABASES["default"]
+    script = (
+        "import django; django.setup()\n"
+        "from registry.selectors.phash_index import phash_index\n"
+        "index = phash_index('default'); index.warm(); print(index.stats()['generation'])\n"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "CONN_MAX_AGE": "0",
+           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"}
+    path = phash_index_module.index_path("default")
+    if os.path.exists(path):
+        os.unlink(path)
+    built = subprocess.run([sys.executable, "-c", script], env=env, check=True, capture_output=True, text=True,
+                           timeout=120, cwd=settings.BASE_DIR)
+    generation = int(built.stdout.strip().splitlines()[-1])
+    index = phash_index_module.phash_index("default")
+    index.warm()
+    assert index.stats()["generation"] == generation  # mapped, not rebuilt
+    assert found(BASE) == {row.work_id: 1 for row in rows}
