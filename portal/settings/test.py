@@ -36,6 +36,10 @@ DATABASES["embedded"] = {
     "TEST": {"NAME": os.path.join(tempfile.mkdtemp(prefix="kyoka-sqlite-"), "test-embedded.sqlite3")},
 }
 
+# A second alias on the same test database, for the read-replica router's tests
+# (tests/registry/test_db_router.py installs the router; without it nothing reads from here).
+DATABASES.setdefault("replica", {**DATABASES["default"], "TEST": {"MIRROR": "default"}})
+
 # The whole suite's anonymous requests come from 127.0.0.1; tests of quotas set their own limits.
 KYOKA_QUOTA_ANONYMOUS_UNITS_PER_MINUTE = 1_000_000
 # Each run's organisations start again at id 1: counters of an earlier run must not count.

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 from django.db.models import Exists, OuterRef, Q
 
+from registry.db_router import decision_reads
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, VerifiedHost, Work
 from registry.models.disputes import Dispute
 from registry.selectors import matching
-from registry.selectors.key_filter import registered_candidates
+from registry.selectors.key_filter import Candidates, registered_candidates
 
 WorkId = uuid.UUID
 
@@ -64,6 +65,12 @@ def facts_load(items: list[Item]) -> Facts:
         urls={(i.url, i.url_host) for i in valid if i.url},
         identifiers={i.identifier for i in valid if i.identifier},
     )
+    # The rest may read from a replica, once it has replayed everything committed until now.
+    with decision_reads():
+        return _facts_of(items, valid, maybe)
+
+
+def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     by_sha = matching.works_by_sha256(i.sha256 for i in valid if i.sha256 in maybe.sha256s)
     exact_urls, pattern_urls = matching.works_by_url_split([(i.url, i.url_host) for i in valid if i.url in maybe.urls])
     by_identifier = matching.works_by_identifier(i.identifier for i in valid if i.identifier in maybe.identifiers)
