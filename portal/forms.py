@@ -5,10 +5,6 @@ from __future__ import annotations
 import re
 
 from django import forms
-from django.conf import settings
-from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -65,67 +61,6 @@ def split_codes(text: str) -> list[str]:
     return [code.upper() for code in re.split(r"[\s,;]+", text or "") if code]
 
 
-def login_throttle_key(username: str, address: str) -> str:
-    return f"portal:login-failures:{username.strip().lower()}:{address}"
-
-
-class ThrottledLoginForm(AuthenticationForm):
-    """Django's login form, refusing for a while after too many failures for one email from one address."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "invalid_login": _("That email and password do not match an account."),
-        "throttled": _("Too many failed attempts. Please wait a few minutes and try again."),
-    }
-
-    def __init__(self, request=None, *args, **kwargs):
-        super().__init__(request, *args, **kwargs)
-        self.fields["username"].label = _("Email")
-        self.fields["username"].widget.attrs["autocomplete"] = "email"
-
-    def _throttle_key(self) -> str:
-        address = self.request.META.get("REMOTE_ADDR", "") if self.request else ""
-        return login_throttle_key(self.data.get("username", ""), address)
-
-    def clean(self):
-        key = self._throttle_key()
-        if cache.get(key, 0) >= settings.KYOKA_LOGIN_FAILURE_LIMIT:
-            raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            cache.add(key, 0, timeout=settings.KYOKA_LOGIN_LOCKOUT_SECONDS)
-            try:
-                cache.incr(key)
-            except ValueError:
-                cache.set(key, 1, timeout=settings.KYOKA_LOGIN_LOCKOUT_SECONDS)
-            raise
-
-
-class SignupForm(forms.Form):
-    email = forms.EmailField(label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "email"}))
-    password = forms.CharField(
-        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("At least 8 characters, not only digits, not a common password."),
-    )
-
-    def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
-        if get_user_model().objects.filter(username__iexact=email).exists():
-            raise forms.ValidationError(_("An account with this email already exists. Log in instead."))
-        return email
-
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("email") and cleaned.get("password"):
-            user = get_user_model()(username=cleaned["email"], email=cleaned["email"])
-            try:
-                password_validation.validate_password(cleaned["password"], user)
-            except forms.ValidationError as exc:
-                self.add_error("password", exc)
-        return cleaned
-
-
 class OrganizationForm(forms.Form):
     name = forms.CharField(label=_("Organisation name"), max_length=200)
     kind = forms.ChoiceField(
@@ -139,11 +74,6 @@ class OrganizationForm(forms.Form):
     country = forms.CharField(label=_("Country (ISO code, e.g. JP)"), max_length=2, required=False)
     website = forms.URLField(label=_("Website"), required=False, assume_scheme="https", widget=URL_WITHOUT_SCHEME,
                              help_text=_("example.com is read as https://example.com."))
-
-
-class InviteForm(forms.Form):
-    email = forms.EmailField(label=_("Email"))
-    role = forms.ChoiceField(label=_("Role"), choices=ROLE_CHOICES, initial=Membership.Role.VIEWER)
 
 
 class RoleForm(forms.Form):

@@ -1,5 +1,8 @@
 """Celery tasks: primitive keyword arguments, one service call each; the services hold the logic.
 
+Every task is acknowledged late and rejected when its worker dies: settings.CELERY_TASK_ACKS_LATE and
+CELERY_TASK_REJECT_ON_WORKER_LOST, set once there, so each task must be safe to run twice.
+
 Each task imports its service inside its body: services queue tasks, so the import runs one way.
 """
 
@@ -23,8 +26,6 @@ UNEXPECTED_UPLOAD_ERROR = (
 
 
 @shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
     # Backstops for the prefork pool (the solo pool of the embedded default cannot enforce them):
     # the service itself stops after TIME_BUDGET_SECONDS and queues the rest. The broker's
     # visibility timeout (settings) is longer than the hard limit, so a running task is never
@@ -57,8 +58,6 @@ def process_bulk_upload(*, upload_id: str) -> None:
 
 
 @shared_task(
-    acks_late=True,
-    reject_on_worker_lost=True,
     # Each network method is bounded (registry.hosts.proof.LOOKUP_SECONDS); these are backstops.
     soft_time_limit=60,
     time_limit=90,
