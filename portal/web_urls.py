@@ -46,6 +46,7 @@ urlpatterns = [
     path("studio/grants/new/", studio.grant_create, name="grant_create_catalog"),
     path("studio/grants/<uuid:grant_id>/revoke/", studio.grant_revoke_view, name="grant_revoke"),
     path("studio/uploads/", uploads.uploads, name="uploads"),
+    path("studio/uploads/template.csv", uploads.upload_template, name="upload_template"),
     path("studio/uploads/<uuid:upload_id>/", uploads.upload_detail, name="upload_detail"),
     path("studio/uploads/<uuid:upload_id>/errors.csv", uploads.upload_errors, name="upload_errors"),
     path("studio/uploads/<uuid:upload_id>/cancel/", uploads.upload_cancel, name="upload_cancel"),

@@ -20,6 +20,14 @@ studio_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER)
 studio_manager_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER, role=Membership.Role.MANAGER)
 # How often the progress fragment asks again while an upload runs.
 POLL_SECONDS = 1
+ERRORS_SHOWN = 100
+MANIFEST_TEMPLATE = (
+    "external_ref,title,kind,parent_ref,identifiers,urls,file,sha256,phash,description,year,creators\r\n"
+    "SERIES-1,Example series,collection,,,,,,,A series that holds episodes,2024,\r\n"
+    "EP-1,Episode 1,video,SERIES-1,isan:0000-0000-3A8D-0000-Z-0000-0000-6,"
+    "https://example.com/ep1;https://example.com/ep1?lang=ja,,,,,2024,Studio staff\r\n"
+    "CEL-1,Key visual,image,EP-1,,https://example.com/art/cel-1.png,images/cel-1.png,,,,2024,\r\n"
+)
 
 
 @studio_view
@@ -41,8 +49,19 @@ def uploads(request: HttpRequest, *, organization: Organization, actor: Actor) -
 def _progress(upload: BulkUpload) -> dict:
     total = upload.total_rows or 0
     percent = round(100 * upload.processed_rows / total) if total else (100 if upload.status == "done" else 0)
-    return {"upload": upload, "percent": percent, "finished": upload.status in BulkUpload.FINISHED,
-            "poll_seconds": POLL_SECONDS}
+    finished = upload.status in BulkUpload.FINISHED
+    return {"upload": upload, "percent": percent, "finished": finished, "poll_seconds": POLL_SECONDS,
+            # The first failed rows on the page; all of them in the CSV report.
+            "failed_rows": list(upload.errors.order_by("row", "pk")[:ERRORS_SHOWN]) if finished else [],
+            "errors_shown": ERRORS_SHOWN}
+
+
+@studio_view
+def upload_template(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
+    """A manifest to start from: every column, one example row of each shape."""
+    response = HttpResponse("\ufeff" + MANIFEST_TEMPLATE, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="kyoka-manifest-template.csv"'
+    return response
 
 
 @studio_view
