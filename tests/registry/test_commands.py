@@ -49,3 +49,11 @@ def test_seeddemo_is_idempotent():
     assert "owner@acme-ai.example" in first and "kyoka_" in first
     # Re-running retires the previous demo keys: only the newest pair works.
     assert ApiKey.objects.filter(revoked_at__isnull=True).count() == 2
+
+
+def test_createorg_stores_the_owner_under_the_normal_form_of_the_address():
+    slug = run("createorg", "--kind", "rightsholder", "--name", "Studio Case", "--owner-email", "Boss@Case.Example")
+    owner = Organization.objects.get(slug=slug).memberships.get().user
+    assert (owner.username, owner.email) == ("boss@case.example", "boss@case.example")
+    with pytest.raises(CommandError, match="plain characters"):
+        run("createorg", "--kind", "rightsholder", "--name", "Look-alike", "--owner-email", "boss@\uff43ase.example")

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from registry.access import Actor
 from registry.exceptions import KyokaError
 from registry.models import Organization
+from registry.services.accounts import email_canonical
 from registry.services.organizations import do_organization_create, do_organization_verify
 
 
@@ -19,6 +20,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, kind, name, owner_email, slug, verified, **options):
         User = get_user_model()
+        try:
+            # Usernames are the normal form of the address: the one login and invitations compare.
+            owner_email = email_canonical(owner_email)
+        except KyokaError as exc:
+            raise CommandError(exc.message) from exc
         owner, created = User.objects.get_or_create(
             username=owner_email, defaults={"email": owner_email}
         )
