@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 from django import forms
@@ -184,6 +185,10 @@ class RevokeForm(forms.Form):
                              widget=forms.Textarea(attrs={"rows": 2}))
 
 
+# What a key can do for each kind of organisation: an AI developer checks and disputes, nothing of a catalog.
+KEY_SCOPES_BY_KIND = {Organization.Kind.AI_DEVELOPER: ("checks", "disputes")}
+
+
 class ApiKeyForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100, help_text=_("e.g. “training pipeline”."),
                            widget=forms.TextInput(attrs={"placeholder": _("e.g. training pipeline")}))
@@ -191,6 +196,11 @@ class ApiKeyForm(forms.Form):
         label=_("What the key may do"), choices=SCOPE_CHOICES, widget=forms.CheckboxSelectMultiple,
         help_text=_("Give a key only what its program needs."),
     )
+
+    def __init__(self, *args, organization_kind: str = Organization.Kind.RIGHTSHOLDER, **kwargs):
+        super().__init__(*args, **kwargs)
+        usable = KEY_SCOPES_BY_KIND.get(organization_kind, API_KEY_SCOPES)
+        self.fields["scopes"].choices = [(s, label) for s, label in SCOPE_CHOICES if s in usable]
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -270,7 +280,18 @@ class ReceiptVerifyForm(forms.Form):
         if not body or not signature:
             raise forms.ValidationError(_("Give both the receipt body and its signature."))
         cleaned["body_bytes"], cleaned["signature_text"] = body, signature
+        cleaned["reformatted"] = body_looks_reformatted(body)
         return cleaned
+
+
+def body_looks_reformatted(body: bytes) -> bool:
+    """JSON that is not byte for byte what Kyoka sends (pretty-printed, re-encoded): the signature cannot hold."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    compact = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return body.strip() != compact and b"\n" in body.strip()
 
 
 class PermissionRequestForm(forms.Form):

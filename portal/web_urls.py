@@ -76,6 +76,7 @@ urlpatterns = [
     path("developer/check/", developer.console, name="console"),
     path("developer/checks/<uuid:check_id>/", developer.check_detail, name="check_detail"),
     path("developer/checks/<uuid:check_id>/receipt.<str:part>", developer.receipt_download, name="receipt_download"),
+    path("developer/checks/<uuid:check_id>/results.<str:fmt>", developer.check_export, name="check_export"),
     path("developer/usage/", developer.usage, name="usage"),
     path("developer/requests/", developer.permission_requests, name="developer_requests"),
     path("developer/requests/new/", developer.permission_request_new, name="permission_request_new"),

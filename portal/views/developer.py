@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 from datetime import UTC, datetime, time, timedelta
@@ -49,7 +51,8 @@ def dashboard(request: HttpRequest, *, organization: Organization, actor: Actor)
 @key_owner_view
 def api_keys(request: HttpRequest, *, organization: Organization, actor: Actor) -> HttpResponse:
     created = None
-    form = ApiKeyForm(request.POST or None, initial={"scopes": default_scopes(organization)})
+    form = ApiKeyForm(request.POST or None, initial={"scopes": default_scopes(organization)},
+                      organization_kind=organization.kind)
     if request.method == "POST" and form.is_valid():
         try:
             key, secret = api_key_create(
@@ -60,7 +63,7 @@ def api_keys(request: HttpRequest, *, organization: Organization, actor: Actor) 
             add_domain_error(form, exc)
         else:
             created = {"key": key, "secret": secret}
-            form = ApiKeyForm(initial={"scopes": default_scopes(organization)})
+            form = ApiKeyForm(initial={"scopes": default_scopes(organization)}, organization_kind=organization.kind)
     return render(request, "web/developer/api_keys.html", {
         "keys": api_key_list(actor=actor, organization=organization).order_by("-created_at"), "created": created,
         "form": form,
@@ -147,6 +150,36 @@ def receipt_download(request: HttpRequest, check_id: str, part: str, *, organiza
         raise Http404("No such part.")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     response["Receipt-Signature"] = check.signature
+    return response
+
+
+EXPORT_COLUMNS = ("index", "ref", "checked", "decision", "permitted", "reason", "works")
+
+
+@developer_view
+def check_export(request: HttpRequest, check_id: str, fmt: str, *, organization: Organization,
+                 actor: Actor) -> HttpResponse:
+    """One line per item of a check: what was checked and the answer, as CSV or JSON (the receipt is the proof)."""
+    check = check_get(organization=organization, check_id=check_id)
+    rows = [{
+        "index": r.get("index"), "ref": r.get("ref", ""),
+        "checked": " ".join(f"{k}={v}" for k, v in (r.get("checked") or {}).items()),
+        "decision": r.get("decision"), "permitted": r.get("permitted") is True, "reason": r.get("reason", ""),
+        "works": "; ".join(m.get("work", "") for m in r.get("matches") or []),
+    } for r in json.loads(check_body(check))["results"]]
+    if fmt == "json":
+        response = HttpResponse(json.dumps(rows, ensure_ascii=False, indent=2), content_type="application/json")
+    elif fmt == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        # A ref starting with = + - @ would be a formula in a spreadsheet: quote it as text.
+        writer.writerows({**row, "ref": f"'{row['ref']}" if str(row["ref"])[:1] in "=+-@" else row["ref"]}
+                         for row in rows)
+        response = HttpResponse("\ufeff" + out.getvalue(), content_type="text/csv; charset=utf-8")
+    else:
+        raise Http404("No such format.")
+    response["Content-Disposition"] = f'attachment; filename="kyoka-check-{check.pk}.{fmt}"'
     return response
 
 

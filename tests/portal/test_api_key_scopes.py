@@ -21,7 +21,8 @@ def _checked(page: str) -> set[str]:
 def test_a_developer_key_starts_with_checks_only(developer_client):
     page = developer_client.get(reverse("web:api_keys")).content.decode()
     assert _checked(page) == {"checks"}
-    assert "Bulk uploads" in page and "Read and answer disputes" in page
+    # Only what an AI developer can use: no catalog scopes.
+    assert "Read and answer disputes" in page and "Bulk uploads" not in page
 
 
 def test_a_studio_key_starts_with_everything(studio, studio_client):
@@ -53,6 +54,6 @@ def test_only_owners_manage_keys(studio, member):
     assert manager.post(reverse("web:api_keys"), {"name": "x", "scopes": ["checks"]}).status_code == 403
 
 
-def test_scopes_in_japanese(developer):
-    page = client_for(owner_of(developer), language="ja").get(reverse("web:api_keys")).content.decode()
+def test_scopes_in_japanese(studio):
+    page = client_for(owner_of(studio), language="ja").get(reverse("web:api_keys")).content.decode()
     assert "このキーにできること" in page and "一括アップロード" in page
