@@ -23,7 +23,9 @@ from portal.settings.production import DATABASES, STORAGES
 
 # Argon2 is production's; tests/test_accounts proves it there. Here speed matters.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+if os.environ["EMAIL_URL"] == "consolemail://":
+    # In memory, for mail.outbox; a worker started by a test may be given another EMAIL_URL.
+    EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # Mail tasks run in the test process after commit, so tests read mail.outbox (tests/registry/services/
 # test_notifications.py proves the queued path against the real broker).
 KYOKA_NOTIFICATIONS_INLINE = True

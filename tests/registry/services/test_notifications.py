@@ -18,6 +18,7 @@ from registry.models import Invitation, UserProfile
 from registry.services.accounts import invitation_create
 from registry.services.notifications import header_safe, notify_after_commit, notify_invitation
 from tests.conftest import owner_of
+from tests.registry.uploads.conftest import celery_worker  # noqa: F401 — a real worker for one test
 
 
 class FailingBackend(BaseEmailBackend):
@@ -146,3 +147,32 @@ def test_organisation_mail_goes_to_each_member_in_their_language(make_org, membe
     assert subjects[manager.email] == "Kyoka: Studio Hoshi は認証されました"
     assert subjects[owner_of(studio).email] == "Kyoka: Studio Hoshi is verified"
     assert settings.LANGUAGE_CODE == "en"
+
+
+@pytest.fixture
+def mail_directory(tmp_path, monkeypatch):
+    """Mail the worker sends lands here as files (the worker takes EMAIL_URL from the environment)."""
+    directory = tmp_path / "mail"
+    monkeypatch.setenv("EMAIL_URL", f"filemail:///{directory}")
+    return directory
+
+
+@pytest.mark.celery_worker
+def test_a_real_worker_sends_the_mail_queued_after_commit(
+    mail_directory, celery_worker, make_org, settings  # noqa: F811 — the fixture imported above
+):
+    from tests.registry.uploads.conftest import wait_for
+
+    settings.KYOKA_NOTIFICATIONS_INLINE = False
+    studio = make_org(name="Studio Aozora")
+    invitation_create(actor=Actor.for_user(owner_of(studio)), organization=studio, email="artist@example.com",
+                      role="viewer")
+    assert mail.outbox == []  # nothing was sent by the request's process
+
+    def sent() -> str:
+        files = list(mail_directory.glob("*.log")) if mail_directory.exists() else []
+        return files[0].read_text() if files else ""
+
+    message = wait_for(sent, timeout=30, what=f"the worker's mail\n{celery_worker.output()[-2000:]}")
+    assert "To: artist@example.com" in message and "/invitations/" in message
+    assert "Studio Aozora" in message
