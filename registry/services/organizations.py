@@ -5,18 +5,18 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize, authorize_reviewer
 from registry.exceptions import Conflict, PermissionDenied, ValidationFailed
+from registry.matching.slugs import slug_base
 from registry.models import Membership, Organization, VerificationRequest
 from registry.services.audit import audit_append
 from registry.services.notifications import notify_after_commit, notify_verification_decided
 
 
 def _unique_slug(name: str) -> str:
-    base = slugify(name)[:60] or "org"
+    base = slug_base(name)
     slug, n = base, 1
     while Organization.objects.filter(slug=slug).exists():
         n += 1
