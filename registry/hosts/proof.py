@@ -12,8 +12,9 @@ Everything here talks to machines a claimant chose, so everything is hostile:
   unspecified, or IPv4 of that kind inside IPv6), nothing is fetched. The connection goes to
   the checked address itself, with the name only in SNI, the certificate check and `Host`, so
   a second resolution (DNS rebinding) never happens. No redirect is followed, the whole fetch
-  (resolution, connection, TLS, answer) shares one LOOKUP_SECONDS deadline, and at most
-  MAX_BODY_BYTES + 1 bytes of the body are read before it is refused as too large.
+  (resolution, connection, TLS, answer) shares one LOOKUP_SECONDS deadline, and the body is
+  read MAX_BODY_BYTES + 1 bytes at a time and refused as soon as it is longer than
+  MAX_BODY_BYTES.
 
 HTTP is spoken by httpcore (httpx's transport layer); this module gives it a network backend
 that can only reach the address it was handed. The three functions that touch the network —
@@ -222,7 +223,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return remaining if timeout is None else min(timeout, remaining)
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, timeout=self._remaining(timeout))
+        # Small reads: the body is refused as soon as it passes MAX_BODY_BYTES, so no more than
+        # one such read is ever taken in beyond it (httpcore would ask for 64 KiB at a time).
+        return self._stream.read(min(max_bytes, MAX_BODY_BYTES + 1), timeout=self._remaining(timeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._stream.write(buffer, timeout=self._remaining(timeout))
@@ -317,7 +320,8 @@ def look_for_file(host: str, token: str) -> Problem | None:
     except httpcore.TimeoutException:
         return Problem("http", "timeout")
     except httpcore.ConnectError as exc:
-        tls = isinstance(exc.__context__, ssl.SSLError) or "SSL" in str(exc) or "CERTIFICATE" in str(exc).upper()
+        # httpcore turns the ssl module's error into a ConnectError while handling it.
+        tls = isinstance(exc.__cause__ or exc.__context__, ssl.SSLError)
         return Problem("http", "tls_failed" if tls else "connect_failed")
     except (httpcore.ProtocolError, httpcore.NetworkError):
         return Problem("http", "protocol")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.core.cache import cache
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from registry.exceptions import NotFound
 from registry.hosts.names import HostRefused, claim_host
@@ -34,7 +35,7 @@ def host_get(*, organization: Organization, host: str) -> VerifiedHost:
         normal = None
     claim = host_list(organization=organization).filter(host=normal).first() if normal else None
     if claim is None:
-        raise NotFound("No such host claim.")
+        raise NotFound(_("No such host claim."))
     return claim
 
 
@@ -61,7 +62,7 @@ def host_review_queue(*, query: str = "") -> QuerySet[VerifiedHost]:
     claims = VerifiedHost.objects.select_related("organization", "verified_by")
     query = query.strip().lower()
     if query:
-        claims = claims.filter(host__contains=query) | claims.filter(organization__slug__contains=query)
+        claims = claims.filter(Q(host__contains=query) | Q(organization__slug__contains=query))
     return claims.order_by(F("verified_at").asc(nulls_first=True), "organization__slug", "host")
 
 

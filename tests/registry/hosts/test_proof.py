@@ -169,11 +169,23 @@ def test_a_redirect_to_another_host_proves_nothing_even_if_that_host_holds_the_t
     assert network.address_lookups == ["studio.example"]
 
 
-def test_a_body_over_4096_bytes_is_refused_after_reading_at_most_4097(network):
+def test_a_body_over_4096_bytes_is_refused(network):
     network.addresses["studio.example"] = [PUBLIC_V4]
     network.serve_file(f"{TOKEN}\n".encode() + b"x" * 5000)
     assert proof.MAX_BODY_BYTES == 4096
     assert look_for_proof("studio.example", TOKEN).problems[1] == Problem("http", "too_large")
+
+
+def test_the_body_is_read_at_most_4097_bytes_at_a_time():
+    asked: list[int] = []
+
+    class Stream(httpcore.NetworkStream):
+        def read(self, max_bytes, timeout=None):
+            asked.append(max_bytes)
+            return b""
+
+    proof._DeadlineStream(Stream(), time.monotonic() + 5).read(65536)
+    assert asked == [4097]
 
 
 def test_a_body_of_exactly_4096_bytes_is_read(network):
@@ -284,3 +296,15 @@ def test_the_real_resolver_is_bounded_and_never_searches(monkeypatch):
     monkeypatch.setattr(proof.dns.resolver, "resolve", resolve)
     assert proof.look_for_txt("studio.example", TOKEN) == Problem("dns", "no_domain")
     assert seen == {"name": "studio.example", "lifetime": 5.0, "search": False}
+
+
+def test_a_refused_connection_is_reported_as_such(network, monkeypatch):
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    monkeypatch.setattr(proof, "open_connection", lambda address, port, *, timeout: httpcore.SyncBackend().connect_tcp(
+        "127.0.0.1", closed_port, timeout=timeout))
+    network.addresses["studio.example"] = [PUBLIC_V4]
+    assert look_for_proof("studio.example", TOKEN).problems[1] == Problem("http", "connect_failed")
