@@ -37,6 +37,7 @@ from registry.selectors.activity import (
 from registry.selectors.disputes import disputes_of_party
 from registry.selectors.grants import grant_get, grant_list, grants_covering_work
 from registry.selectors.permission_requests import permission_request_get, permission_request_list
+from registry.selectors.snapshots import grant_snapshots_valid_until, licence_snapshot_downloads
 from registry.selectors.works import work_get, work_list
 from registry.services.grants import grant_issue, grant_revoke
 from registry.services.permission_requests import permission_request_accept, permission_request_decline
@@ -358,6 +359,7 @@ def grant_revoke_view(request: HttpRequest, grant_id: str, *, organization: Orga
     return render(request, "web/studio/grant_revoke.html", {
         "grant": grant, "effect": describe_grant(grant), "form": form,
         "state": grant.state_at(timezone.now()),
+        "snapshots_until": grant_snapshots_valid_until(grant=grant, at=timezone.now()),
     })
 
 
@@ -391,6 +393,7 @@ def activity(request: HttpRequest, *, organization: Organization, actor: Actor) 
     return render(request, "web/studio/activity.html", {
         "days_choice": days, "chart": _chart(work_access_daily_counts(window=window)),
         "top": work_access_top_requesters(window=window), "page": page,
+        "snapshots": licence_snapshot_downloads(organization=organization, since=window.since, until=window.until),
     })
 
 

@@ -266,3 +266,22 @@ def test_bad_terms_are_400_with_the_error_shape(snapshot, client_for, developer)
 def test_a_key_without_the_checks_scope_is_refused(client_for, api_client, developer):
     assert_error(client_for(developer, ["works:read"]).get("/api/v1/licences/snapshot", {"purpose": "tdm"}), 403)
     assert api_client.get("/api/v1/licences/snapshot", {"purpose": "tdm"}).status_code == 401
+
+
+def test_the_studios_pages_show_downloads_and_until_when_snapshots_run(snapshot, make_work, studio, developer):
+    from django.test import Client as BrowserlessClient
+    from django.urls import reverse
+
+    from tests.conftest import owner_of
+
+    add_image(work := make_work(), 97)
+    grant = issue(studio, work=work, licensee=developer)
+    _, body = snapshot()
+    page = BrowserlessClient()
+    page.force_login(owner_of(studio))
+
+    activity = page.get(reverse("web:activity"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    confirm = page.get(reverse("web:grant_revoke", args=[grant.pk]), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+
+    assert "Licence snapshots downloaded" in activity and developer.name in activity
+    assert 'id="snapshots-until"' in confirm and "まで有効です" in confirm
