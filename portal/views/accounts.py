@@ -104,12 +104,21 @@ def signup_sent(request: HttpRequest) -> HttpResponse:
 
 
 def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in the confirmation mail. It confirms the address it was made for, nothing else."""
+    """The link in the confirmation mail. It confirms the address it was made for, nothing else.
+
+    The first time, it also signs the person in (the link proves the mailbox, as a password reset
+    link would): sign-up → mail → link → create an organisation. A replayed link only confirms.
+    """
     try:
-        user = account_confirm_email(token=token)
+        user, newly_confirmed = account_confirm_email(token=token)
     except KyokaError as exc:
         return render(request, "web/accounts/email_confirm_failed.html", {"message": exc.message}, status=404)
     if request.user.is_authenticated and request.user.pk == user.pk:
+        request.session[SESSION_EMAIL_CONFIRMED] = True
+        messages.success(request, _("Your address is confirmed."))
+        return redirect("web:home")
+    if newly_confirmed:
+        login(request, user, backend=BACKEND)
         request.session[SESSION_EMAIL_CONFIRMED] = True
         messages.success(request, _("Your address is confirmed."))
         return redirect("web:home")

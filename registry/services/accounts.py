@@ -158,8 +158,12 @@ def email_confirmation_send(*, user: AbstractBaseUser) -> None:
 
 
 @transaction.atomic
-def account_confirm_email(*, token: str) -> AbstractBaseUser:
-    """Confirm the address the token was made for. Raises NotFound for any bad or old token."""
+def account_confirm_email(*, token: str) -> tuple[AbstractBaseUser, bool]:
+    """Confirm the address the token was made for; answer the account and whether this confirmed it.
+
+    Raises NotFound for any bad or old token. Only the first confirmation counts as new, so a
+    caller that signs the person in on it (the portal does) does so once per link, not on replay.
+    """
     max_age = timedelta(days=settings.KYOKA_EMAIL_CONFIRMATION_DAYS)
     try:
         claim = signing.loads(token, salt=CONFIRMATION_SALT, max_age=max_age)
@@ -169,14 +173,15 @@ def account_confirm_email(*, token: str) -> AbstractBaseUser:
     if user is None:
         raise NotFound(_("This confirmation link is not valid or has expired. Log in to get a new one."))
     profile, _created = UserProfile.objects.select_for_update().get_or_create(user=user)
-    if profile.email_confirmed_at is None:
-        profile.email_confirmed_at = timezone.now()
-        profile.save(update_fields=["email_confirmed_at"])
-        audit_append(
-            actor=Actor.for_user(user), action="account.confirm_email", object_type="user", object_id=str(user.pk),
-            data={"email_confirmed_at": {"old": None, "new": profile.email_confirmed_at}},
-        )
-    return user
+    if profile.email_confirmed_at is not None:
+        return user, False
+    profile.email_confirmed_at = timezone.now()
+    profile.save(update_fields=["email_confirmed_at"])
+    audit_append(
+        actor=Actor.for_user(user), action="account.confirm_email", object_type="user", object_id=str(user.pk),
+        data={"email_confirmed_at": {"old": None, "new": profile.email_confirmed_at}},
+    )
+    return user, True
 
 
 def user_set_language(*, user: AbstractBaseUser, language: str) -> None:

@@ -51,6 +51,7 @@ def portal_server(live_server, settings, transactional_db):
     settings.CSRF_COOKIE_SECURE = False
     settings.LANGUAGE_COOKIE_SECURE = False
     settings.SECURE_SSL_REDIRECT = False
+    settings.KYOKA_SITE_URL = live_server.url  # links in mail point at this server
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
     return live_server

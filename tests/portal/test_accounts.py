@@ -88,6 +88,17 @@ def test_the_confirm_page_sends_the_link_again(client):
 
 
 @MAILS
+def test_the_first_click_on_the_link_signs_in_a_replay_does_not(client):
+    client.post(reverse("web:signup"), {"email": "new@example.com", "password": PASSWORD})
+    link = confirmation_link()
+    assert client.get(link)["Location"] == reverse("web:home")
+    assert client.get(reverse("web:home"))["Location"] == reverse("web:organization_create")
+    replay = Client()
+    assert replay.get(link)["Location"] == reverse("web:login")
+    assert "_auth_user_id" not in replay.session
+
+
+@MAILS
 def test_signup_confirm_then_create_a_studio(client):
     client.post(reverse("web:signup"), {"email": "new@example.com", "password": PASSWORD})
     link = confirmation_link()

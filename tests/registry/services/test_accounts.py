@@ -102,8 +102,8 @@ def test_the_confirmation_token_confirms_once_and_is_audited():
     account_sign_up(email="new@example.com", password="a-long-pass-phrase-7")
     user = User.objects.get()
     token = email_confirmation_token(user)
-    assert account_confirm_email(token=token) == user
-    account_confirm_email(token=token)
+    assert account_confirm_email(token=token) == (user, True)
+    assert account_confirm_email(token=token) == (user, False)
     assert email_confirmed(user)
     assert AuditEvent.objects.filter(action="account.confirm_email").count() == 1
 
