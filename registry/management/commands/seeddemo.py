@@ -17,11 +17,13 @@ from PIL import Image, ImageDraw
 from stdnum import ean
 
 from registry.access import REVIEWER_GROUP, Actor
-from registry.models import ApiKey, Grant, Organization, Work
+from registry.decisions.run import check_run
+from registry.models import ApiKey, Check, Grant, Organization, Work
 from registry.services.api_keys import do_api_key_create, do_api_key_revoke
 from registry.services.grants import do_grant_issue, do_grant_revoke
 from registry.services.hosts import do_host_confirm
 from registry.services.organizations import do_membership_add, do_organization_create, organization_verify
+from registry.services.verification import verification_request_submit
 from registry.services.works import do_content_file_add, do_work_register
 
 DEMO_PASSWORD = "kyoka-demo-2026"  # noqa: S105 — printed for the local demo on purpose
@@ -82,6 +84,7 @@ class Command(BaseCommand):
             do_host_confirm(acting=reviewer_actor, organization=kumo, host="kumo.example", note="Demo data")
         works = self._catalog(aozora, kumo)
         self._grants(aozora, kumo, acme, works)
+        self._living(aozora, kumo, acme, works, dev_owner=dev_owner, kumo_owner=kumo_owner)
         keys = self._keys(aozora, acme)
 
         self.stdout.write(self.style.SUCCESS("Kyoka demo data is ready."))
@@ -152,6 +155,27 @@ class Command(BaseCommand):
         do_grant_revoke(acting=OPERATOR, grant=revoked, reason="Demo: licence ended early")
         issue(grantor=kumo, scope="catalog", licensee=acme, purposes=["all"])  # unverified grantor: counts for nothing
         del expired
+
+    def _living(self, aozora, kumo, acme, works, *, dev_owner, kumo_owner) -> None:
+        """Checks (the activity chart has bars), one open dispute, one pending verification: no page is empty."""
+        if not Check.objects.filter(organization=acme).exists():
+            items = [{"url": f"https://cdn.aozora.example/sora/s1/e{e}/cel-{c:04d}.png"}
+                     for e in range(1, 4) for c in range(1, 6)]
+            items += [{"url": "https://aozora.example/art/2.png"}, {"url": "https://kumo.example/bg/1.jpg"},
+                      {"url": "https://elsewhere.example/unregistered.png"}]
+            for purpose in ("train-genai", "search", "tdm"):
+                check_run(actor=Actor.for_user(dev_owner), organization=acme, purpose=purpose, territory="JP",
+                          items=items)
+        if "KUMO-COPY" not in works:
+            # Kumo registers Aozora's franchise ISBN as its own: Kyoka opens an ownership dispute by itself.
+            works["KUMO-COPY"] = do_work_register(
+                acting=OPERATOR, organization=kumo, external_ref="KUMO-COPY", title="Sora no Tabi (Kumo's copy)",
+                kind="collection", identifiers=[demo_isbn(1)])
+        if not kumo.verification_requests.exists():
+            verification_request_submit(
+                actor=Actor.for_user(kumo_owner), organization=kumo, legal_name="Kumo Pictures KK", country="JP",
+                registration_number="5835678256246", website="https://kumo.example",
+                contact_email="legal@kumo.example")
 
     def _keys(self, aozora, acme) -> list[tuple[str, str]]:
         for old in ApiKey.objects.filter(name__startswith="demo ", revoked_at__isnull=True):
