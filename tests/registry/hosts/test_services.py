@@ -311,3 +311,33 @@ def test_the_audit_chain_holds_after_every_kind_of_host_event(studio, reviewer, 
     assert [e.action for e in AuditEvent.objects.filter(object_type="verified_host").order_by("seq")] == [
         "host.claimed", "host.verification_failed", "host.confirmed", "host.removed"]
     assert audit_verify().ok
+
+
+# --- what a proof changes in checks ---------------------------------------------------------
+
+
+@committing
+def test_urls_registered_before_the_proof_permit_once_it_is_found_without_registering_again(
+        studio, developer, network, client_for):
+    import json
+
+    from registry.services.grants import do_grant_issue
+    from registry.services.works import do_work_register
+
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="CEL-1", title="Cel 1", kind="image",
+                            urls=["https://cdn.example.com/cels/1.png", "https://img.example.com/cels/*"])
+    do_grant_issue(acting=OPERATOR, grantor=studio, scope="work", work=work, licensee=developer,
+                   purposes=["train-ai"])
+    client = client_for(developer, ["checks"])
+    items = [{"url": "https://cdn.example.com/cels/1.png"}, {"url": "https://img.example.com/cels/2.png"}]
+
+    def decisions() -> list[tuple[str, str | None]]:
+        response = client.post("/api/v1/checks", {"purpose": "train-ai", "items": items}, format="json")
+        return [(r["decision"], r.get("reason")) for r in json.loads(response.content)["results"]]
+
+    # Claimed but not proven: the exact URL is registered without standing, the pattern is ignored.
+    claim = do_host_claim(acting=OPERATOR, organization=studio, host="example.com")
+    assert decisions() == [("not_permitted", "host_unverified"), ("unregistered", "no_match")]
+    network.txt["example.com"] = [f"kyoka-verification={claim.token}"]
+    do_host_verify_lookup(host_id=claim.pk)
+    assert decisions() == [("permitted", None), ("permitted", None)]  # DNS on example.com covers both hosts
