@@ -21,9 +21,12 @@ is a candidate):
   trip for all four kinds, with the database's current snapshot);
 - sequence order is not commit order: a transaction may hold a low id and commit after a later
   one. The safe watermark only moves up to the highest id seen by an earlier fetch once every
-  transaction that was running at that fetch has ended (its snapshot's xmax is below the current
-  snapshot's xmin); until then the rows above it are fetched again. A row committed out of order
-  is therefore found by the first check after its commit;
+  transaction of this database that was writing at that fetch (a backend with an xid in
+  pg_stat_activity) has ended; until then the rows above it are fetched again. A row committed
+  out of order is therefore found by the first check after its commit. (Only this database's
+  writers count: a long transaction elsewhere on the server does not hold the watermark back.
+  A writer caught between taking its id and taking its xid — inside one INSERT — is the one gap
+  left, and the reconciliation below closes it within RECONCILE_SECONDS);
 - every RECONCILE_SECONDS the (count, sum of ids) of each table is compared with what the filter
   holds; on any difference (a deleted row, or anything missed) the filter stops ruling keys out
   (every key goes to the database) until a full rebuild, done in the background, is in place.
@@ -89,7 +92,8 @@ class _Snapshot:
     id_sum: dict[str, int] = field(default_factory=dict)
     tail_ids: dict[str, set[int]] = field(default_factory=dict)
     safe_id: dict[str, int] = field(default_factory=dict)  # every row at or below is held
-    pending: dict[str, tuple[int, int]] = field(default_factory=dict)  # (highest id seen, snapshot xmax)
+    # Per table: the highest id an earlier fetch saw, and the writers running at that fetch.
+    pending: dict[str, tuple[int, frozenset[int]]] = field(default_factory=dict)
     reconciled_at: float = 0.0
 
     def may_hold(self, kind: str, fingerprints: np.ndarray) -> np.ndarray:
@@ -211,9 +215,7 @@ class KeyFilter:
         statement = " UNION ALL ".join(parts)
         kinds = list(_SOURCES)
         with connections[self.using].cursor() as cursor:
-            cursor.execute("SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint "
-                           "FROM pg_current_snapshot() AS s")
-            xmin, xmax = cursor.fetchone()
+            running = _writers(cursor)
             cursor.execute(statement, params)
             rows = cursor.fetchall()
         seen: dict[str, int] = {}
@@ -227,13 +229,13 @@ class KeyFilter:
                 snapshot.id_sum[table] += row_id
             seen[table] = max(seen.get(table, 0), row_id)
         for table in _TABLES:
-            high, then_xmax = snapshot.pending.get(table, (snapshot.safe_id[table], 0))
-            if xmin >= then_xmax:
+            high, then_running = snapshot.pending.get(table, (snapshot.safe_id[table], frozenset()))
+            if not then_running & running:
                 # Every transaction running at that earlier fetch has ended: nothing at or below
                 # its highest id can still appear.
                 snapshot.safe_id[table] = max(snapshot.safe_id[table], high)
                 snapshot.tail_ids[table] = {i for i in snapshot.tail_ids[table] if i > snapshot.safe_id[table]}
-            snapshot.pending[table] = (max(seen.get(table, 0), high, snapshot.safe_id[table]), xmax)
+            snapshot.pending[table] = (max(seen.get(table, 0), high, snapshot.safe_id[table]), running)
 
     def _matches_tables(self, snapshot: _Snapshot) -> bool:
         with connections[self.using].cursor() as cursor:
@@ -253,19 +255,20 @@ class KeyFilter:
         when the load began has ended and the tables' (count, sum of ids) equal what was loaded.
         """
         for _attempt in range(3):
-            snapshot, began_xmax = self._read_tables()
-            if self._settled(began_xmax) and self._matches_tables(snapshot):
+            snapshot, writers = self._read_tables()
+            if self._settled(writers) and self._matches_tables(snapshot):
                 return snapshot
         raise RuntimeError("the key tables kept changing under the load")
 
-    def _settled(self, xmax: int, *, wait_seconds: float = 30.0) -> bool:
+    def _settled(self, writers: frozenset[int], *, wait_seconds: float = 30.0) -> bool:
+        """Wait until the writers running when the load began have ended (False if they outlast the wait)."""
         deadline = time.monotonic() + wait_seconds
         with connections[self.using].cursor() as cursor:
-            while True:
-                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-                if cursor.fetchone()[0] >= xmax or time.monotonic() > deadline:
-                    return time.monotonic() <= deadline
+            while writers & _writers(cursor):
+                if time.monotonic() > deadline:
+                    return False
                 time.sleep(0.05)
+        return True
 
     def _read_tables(self) -> tuple[_Snapshot, int]:
         snapshot = _Snapshot(reconciled_at=time.monotonic())
@@ -275,8 +278,7 @@ class KeyFilter:
         with transaction.atomic(using=self.using), connection.cursor() as cursor:
             if outermost:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            cursor.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text::bigint")
-            (began_xmax,) = cursor.fetchone()
+            writers = _writers(cursor)
             for table in _TABLES:
                 cursor.execute(f"SELECT coalesce(max(id), 0), count(*), coalesce(sum(id), 0) FROM {table}")  # noqa: S608
                 high, count, total = cursor.fetchone()
@@ -296,7 +298,19 @@ class KeyFilter:
                     low += LOAD_CHUNK
                 snapshot.sorted_keys[kind] = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, np.int32)
                 snapshot.tail_keys[kind] = set()
-        return snapshot, began_xmax
+        return snapshot, writers
+
+
+def _writers(cursor) -> frozenset[int]:
+    """The transactions of this database, other than this session's, that hold an xid: its writers."""
+    if cursor.db.in_atomic_block:
+        # Activity is a snapshot per transaction; inside one it must be refreshed to be current.
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+    cursor.execute(
+        "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') FROM pg_stat_activity "
+        "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+    )
+    return frozenset(cursor.fetchone()[0])
 
 
 _filters: dict[tuple[str, str], KeyFilter] = {}
