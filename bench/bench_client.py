@@ -240,6 +240,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="kyoka-bench-client-") as temporary:
         work = Path(temporary)
         off = offline(rows, keys, work)
+        print(f"offline: {off['wall']:.1f} s wall, {off['cpu']:.1f} s CPU, peak {off['peak_mb']:,.0f} MB", flush=True)
         on = None if args.skip_online else online(works, requests, args.gunicorn_workers, args.reseed, work)
         side = side_by_side(3 if args.quick else 5, work)
 
@@ -250,6 +251,8 @@ def main() -> None:
     table.append((f"offline filter, {rows:,} rows, {keys:,}-key snapshot, 1 core", f"{off['wall']:.1f} s "
                   f"({off['cpu']:.1f} s CPU, {rows / off['wall']:,.0f} rows/s)", f"≤ {budget_seconds:.0f} s",
                   mark(off["wall"] <= budget_seconds)))
+    table.append(("  its CPU time (what a core of its own needs; wall time waits on neighbours)",
+                  f"{off['cpu']:.1f} s", f"≤ {budget_seconds:.0f} s", mark(off["cpu"] <= budget_seconds)))
     table.append(("  peak memory of the filter process", f"{off['peak_mb']:,.0f} MB", "", ""))
     table.append(("  rows kept = rows registered and permitted", f"{off['kept']:,} = {off['expected']:,}", "",
                   mark(off["kept"] == off["expected"])))
