@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from portal.middleware import TIME_ZONES
 from portal.views.common import current_membership
+from registry.access import Actor
 
 # How long the dashboards keep saying "verified" after a reviewer verified the organisation.
 VERIFIED_NEWS_FOR = timedelta(days=14)
@@ -27,6 +28,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "verified_recently": bool(organization and organization.verified_at
                                   and organization.verified_at > timezone.now() - VERIFIED_NEWS_FOR),
         "time_zones": TIME_ZONES,
+        "is_reviewer": Actor.for_user(request.user).is_reviewer,  # who gets the desk link
         "current_membership": membership,
         "current_org": membership.organization if membership else None,
         "memberships": list(request.user.memberships.select_related("organization").order_by("organization__name")),

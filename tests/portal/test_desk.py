@@ -282,3 +282,13 @@ def test_a_reviewer_dismisses_a_flag_or_opens_a_dispute_from_it(studio, rival, d
     assert dispute.statement == "Traced from the key visual."
     second.refresh_from_db()
     assert (first.__class__.objects.get(pk=first.pk).status, second.status) == ("dismissed", "escalated")
+
+
+def test_the_desk_link_is_for_reviewers_only(reviewer, make_user):
+    staff = Client()
+    staff.force_login(make_user(is_staff=True))
+    page = staff.get("/verify/")
+    assert page.status_code == 200 and 'id="desk-link"' not in page.content.decode()
+    desk_user = Client()
+    desk_user.force_login(reviewer)
+    assert 'id="desk-link"' in desk_user.get("/verify/").content.decode()
