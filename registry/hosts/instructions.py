@@ -30,9 +30,9 @@ def host_instructions(host: str, token: str) -> dict[str, Any]:
             "content": token,
             "covers_subdomains": False,
             "text": _(
-                "Or publish a plain text file at %(url)s holding the token %(token)s on a line of its own, served "
-                "over HTTPS on port 443 with a valid certificate, without redirects and at most %(limit)d bytes long. It "
-                "proves exactly %(host)s, not the names under it."
+                "Or publish a plain text file at %(url)s holding the token %(token)s on a line of its own, "
+                "served over HTTPS on port 443 with a valid certificate, without redirects and at most %(limit)d "
+                "bytes long. It proves exactly %(host)s, not the names under it."
             ) % {"url": url, "token": token, "host": host, "limit": MAX_BODY_BYTES},
         },
     }
