@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -23,7 +23,14 @@ from portal.forms import (
     WorkWithdrawForm,
     split_lines,
 )
-from portal.views.common import add_domain_error, current_membership, organization_view
+from portal.views.common import (
+    add_domain_error,
+    csv_download,
+    csv_line,
+    current_membership,
+    natural,
+    organization_view,
+)
 from portal.views.wording import grant_effect
 from registry.access import ROLE_RANK, Actor
 from registry.exceptions import KyokaError, NotFound
@@ -107,14 +114,45 @@ def catalog(request: HttpRequest, *, organization: Organization, actor: Actor) -
     works = work_list(
         organization=organization, q=q or None, kind=kind if kind in Work.Kind.values else None,
         status=status if status in Work.Status.values else None, identifier=identifier or None,
-    ).order_by("title", "external_ref")
+    ).order_by(natural("title"), natural("external_ref"))
+    if request.GET.get("export") == "csv":
+        return _catalog_csv(organization, works)
     page = Paginator(works, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "web/studio/catalog.html", {
         "page": page, "q": q, "kind": kind, "status": status, "identifier": identifier,
-        "kinds": KIND_CHOICES, "query": query.urlencode(),
+        "kinds": KIND_CHOICES, "query": query.urlencode(), "granted": _granted(organization, page.object_list),
     })
+
+
+def _granted(organization: Organization, works) -> set:
+    """Which of these works a grant in force reaches: on the work, on a work above it, or on the catalog."""
+    in_force = Grant.objects.in_force(at=timezone.now()).filter(grantor=organization)
+    if in_force.filter(scope=Grant.Scope.CATALOG).exists():
+        return {w.pk for w in works}
+    reached = set(in_force.filter(work_id__in={pk for w in works for pk in (w.pk, *w.ancestor_ids)})
+                  .values_list("work_id", flat=True))
+    return {w.pk for w in works if reached & {w.pk, *w.ancestor_ids}}
+
+
+CATALOG_COLUMNS = ("external_ref", "title", "kind", "status", "parent_ref", "identifiers", "urls", "created_at")
+
+
+def _catalog_csv(organization: Organization, works) -> StreamingHttpResponse:
+    """The catalog as a manifest-shaped CSV (the same columns and `;` lists a bulk upload reads)."""
+    parents = dict(work_list(organization=organization).values_list("pk", "external_ref"))
+
+    def lines():
+        yield "\ufeff" + csv_line(CATALOG_COLUMNS)
+        for w in works.iterator(chunk_size=500):
+            yield csv_line((
+                w.external_ref, w.title, w.kind, w.status, parents.get(w.parent_id, ""),
+                ";".join(f"{i.scheme}:{i.value}" for i in w.identifiers.all()),
+                ";".join(u.url for u in w.urls.all()), w.created_at.isoformat(),
+            ))
+
+    return csv_download(lines(), f"kyoka-catalog-{organization.slug}.csv")
 
 
 @studio_view
@@ -389,12 +427,25 @@ def activity(request: HttpRequest, *, organization: Organization, actor: Actor) 
     except ValueError:
         days = 30
     window = _window(organization, days=days)
+    if request.GET.get("export") == "csv":
+        return csv_download(_activity_lines(work_access_list(window=window)),
+                            f"kyoka-activity-{organization.slug}-{days}d.csv")
     page = Paginator(work_access_list(window=window), 50).get_page(request.GET.get("page"))
     return render(request, "web/studio/activity.html", {
         "days_choice": days, "chart": _chart(work_access_daily_counts(window=window)),
         "top": work_access_top_requesters(window=window), "page": page,
         "snapshots": licence_snapshot_downloads(organization=organization, since=window.since, until=window.until),
     })
+
+
+ACTIVITY_COLUMNS = ("checked_at", "requester", "work_external_ref", "work_title", "purpose", "decision")
+
+
+def _activity_lines(accesses):
+    yield "\ufeff" + csv_line(ACTIVITY_COLUMNS)
+    for a in accesses.iterator(chunk_size=1000):
+        yield csv_line((a.checked_at.isoformat(), a.requester.slug, a.work.external_ref, a.work.title, a.purpose,
+                        a.decision))
 
 
 @studio_view
