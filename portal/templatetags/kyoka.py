@@ -108,3 +108,32 @@ def coded_message(entry) -> str:
     from registry.message_codes import message_render
 
     return message_render(getattr(entry, "code", ""), getattr(entry, "params", None), entry.message)
+
+
+@register.filter
+def audit_actor(label: str) -> str:
+    """The audit trail's actor label as a person reads it: user:7:ana@x → ana@x, key:kyk_ab → key kyk_ab…."""
+    kind, _sep, rest = (label or "").partition(":")
+    if kind == "user":
+        return rest.partition(":")[2] or rest
+    if kind == "key":
+        return f"{_('API key')} {rest}…"
+    if kind == "operator":
+        return f"Kyoka ({rest})"
+    return label
+
+
+@register.filter
+def audit_value(value) -> str:
+    """A value recorded in the audit trail, without Python's brackets and quotes."""
+    if isinstance(value, dict):
+        if set(value) == {"old", "new"}:
+            return f"{audit_value(value['old'])} → {audit_value(value['new'])}"
+        return "; ".join(f"{key}: {audit_value(item)}" for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return ", ".join(audit_value(item) for item in value) or "—"
+    if value is None or value == "":
+        return "—"
+    if value is True or value is False:
+        return str(_("yes") if value else _("no"))
+    return str(value)
