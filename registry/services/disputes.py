@@ -10,6 +10,9 @@ starts its review (which freezes every work of it) or rejects it.
 Each public function authorises its caller and calls its core (`do_dispute_*`), which only
 acts, naming who acted; decisions call the cores of grants and works for their effects.
 
+Longer than most modules on purpose: every step of a dispute, its authorization beside its core,
+in one place, so the lock order stated here is visible wherever a dispute changes.
+
 Locking: a function that changes a dispute locks its row first, then the works it touches,
 then grants; the audit chain head is locked last, by the first audit_append. Registration
 locks a work and then the chain head, so this order cannot deadlock against it.
@@ -34,7 +37,6 @@ from registry.models import (
     Grant,
     Membership,
     Organization,
-    SimilarityFlag,
     Work,
 )
 from registry.selectors.standing import org_has_standing
@@ -540,65 +542,3 @@ def _audit(actor: Actor, dispute: Dispute, action: str, *, organization: Organiz
         data=data,
     )
 
-
-# --- similarity flags ----------------------------------------------------------------------
-
-
-def similarity_flag_dismiss(*, actor: Actor, flag: SimilarityFlag) -> SimilarityFlag:
-    authorize_reviewer(actor)
-    return do_similarity_flag_dismiss(acting=actor, flag=flag)
-
-
-@transaction.atomic
-def do_similarity_flag_dismiss(*, acting: Actor, flag: SimilarityFlag) -> SimilarityFlag:
-    """A reviewer finds the resemblance harmless: the flag leaves the list for good."""
-    flag = _locked_open_flag(flag)
-    flag.status = SimilarityFlag.Status.DISMISSED
-    flag.reviewed_by = acting.user_or_none
-    flag.reviewed_at = timezone.now()
-    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-    audit_append(
-        actor=acting, action="similarity_flag.dismiss", object_type="similarity_flag", object_id=str(flag.pk),
-        organization=flag.work_b.owner,
-        data={"work_a": str(flag.work_a_id), "work_b": str(flag.work_b_id), "distance": flag.distance,
-              "status": {"old": SimilarityFlag.Status.OPEN, "new": flag.status}},
-    )
-    return flag
-
-
-def similarity_flag_escalate(*, actor: Actor, flag: SimilarityFlag, statement: str) -> Dispute:
-    authorize_reviewer(actor)
-    return do_similarity_flag_escalate(acting=actor, flag=flag, statement=statement)
-
-
-@transaction.atomic
-def do_similarity_flag_escalate(*, acting: Actor, flag: SimilarityFlag, statement: str) -> Dispute:
-    """A reviewer turns a resemblance into an ownership dispute: the earlier registration claims,
-    the later answers. It opens in triage like any dispute; starting its review freezes it."""
-    flag = _locked_open_flag(flag)
-    first, second = sorted((flag.work_a, flag.work_b), key=lambda w: (w.created_at, w.pk.hex))
-    if not statement.strip():
-        statement = _("Opened by a reviewer from a similarity flag: %(later)s resembles %(earlier)s.") % {
-            "later": second.title, "earlier": first.title,
-        }
-    dispute = do_dispute_open(
-        acting=acting, claimant=first.owner, kind=Dispute.Kind.OWNERSHIP, statement=statement,
-        works=[first, second], triage=True,  # a reviewer opened it: theirs to triage, whatever the standing
-    )
-    flag.status = SimilarityFlag.Status.ESCALATED
-    flag.reviewed_by = acting.user_or_none
-    flag.reviewed_at = timezone.now()
-    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
-    audit_append(
-        actor=acting, action="similarity_flag.escalate", object_type="similarity_flag", object_id=str(flag.pk),
-        organization=second.owner,
-        data={"dispute": str(dispute.pk), "status": {"old": SimilarityFlag.Status.OPEN, "new": flag.status}},
-    )
-    return dispute
-
-
-def _locked_open_flag(flag: SimilarityFlag) -> SimilarityFlag:
-    flag = SimilarityFlag.objects.select_for_update().select_related("work_a__owner", "work_b__owner").get(pk=flag.pk)
-    if flag.status != SimilarityFlag.Status.OPEN:
-        raise InvalidTransition(_("This flag is already %(status)s.") % {"status": flag.status})
-    return flag

@@ -14,7 +14,7 @@ from registry.exceptions import InvalidTransition, PermissionDenied
 from registry.matching.fingerprints import hamming_distance, image_phash
 from registry.matching.plainness import PLAIN_ENTROPY_BITS, image_entropy, image_is_plain
 from registry.models import AuditEvent, Dispute, DisputeWork, SimilarityFlag
-from registry.services.disputes import similarity_flag_dismiss, similarity_flag_escalate
+from registry.services.similarity_flags import similarity_flag_dismiss, similarity_flag_escalate
 from registry.services.works import do_content_file_add, do_work_register
 from tests.conftest import OPERATOR, owner_of
 from tests.factories import make_image_bytes
