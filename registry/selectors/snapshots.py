@@ -33,8 +33,10 @@ from registry.matching.urls import pattern_matches
 from registry.models import ContentFile, Grant, LicenceSnapshot, Organization, Work, WorkIdentifier, WorkURL
 from registry.purposes import purposes_cover
 
-# What a snapshot lists, in the order its body does.
-KEY_KINDS = ("sha256", "url", "url_pattern", "identifier")
+# What a snapshot lists, in the order its body does. The last is no key: per URL pattern, the
+# exact URLs under it that are refused (see `_patterns_permitted`).
+KEY_KINDS = ("sha256", "url", "url_pattern", "identifier", "url_pattern_except")
+COUNTED_KINDS = KEY_KINDS[:4]
 # One decision batch: the same size a check request may have.
 DECIDE_BATCH = 10_000
 PERMITTED = "permitted"
@@ -49,7 +51,7 @@ class PermittedKeys:
 
     @property
     def count(self) -> int:
-        return sum(len(v) for v in self.keys.values())
+        return sum(len(self.keys[kind]) for kind in COUNTED_KINDS)
 
 
 def snapshot_candidate_grants(*, request: CheckRequest) -> list[Grant]:
@@ -160,13 +162,15 @@ def _patterns_permitted(
 
     For a URL X matching a pattern P (work w) on host H, the works that decide X are among those
     with standing whose registrations on H match X: an exact URL equal to X (so one P matches) or
-    any pattern on H. Call those P's rivals. P is kept when:
-    1. every rival belongs to a candidate work and answers `permitted` when asked about (an exact
-       URL as itself, a pattern through its shortest URL) — then each rival's work that has
-       standing permits, since standing and a work's verdict do not depend on which URL of H is
-       asked about; and
+    any pattern on H. P is kept when:
+    1. every pattern on H belongs to a candidate work and answers `permitted` when asked about
+       through its shortest URL — then each such pattern's work that has standing permits, since
+       standing and a work's verdict do not depend on which URL of H is asked about; and
     2. w itself answered `permitted` for P's shortest URL, so it has standing and X has a decider.
-    Withdrawn works' registrations are rivals too (they could decide when nothing active matches).
+    An exact URL under P that was asked about itself and refused is listed as P's exception
+    (`url_pattern_except`); one that was permitted is in the snapshot anyway. So for any other X
+    under P no exact registration equals X, and only the patterns of 1. decide it: permitted.
+    Withdrawn works' patterns count in 1. too (they could decide when nothing active matches).
     A pattern not kept leaves its URLs to online checks; offline they are not permitted.
     """
     rows = list(WorkURL.objects.filter(host__any=sorted(hosts)).values_list("url", "host", "is_pattern", "work_id"))
@@ -185,12 +189,14 @@ def _patterns_permitted(
     for (host, pattern, work_id), result in zip(probes, results, strict=True):
         if not all(probe_permitted[(host, other)] for other, _ in patterns_by_host[host]):
             continue
-        exact_rivals = [(url, rival) for url, rival in exact_by_host[host] if pattern_matches(pattern, url)]
-        if any(rival not in candidate_works or url not in found.keys["url"] for url, rival in exact_rivals):
-            continue
+        # Exact URLs under the pattern that a check refuses are listed as its exceptions.
+        refused = sorted({url for url, _ in exact_by_host[host]
+                          if url not in found.keys["url"] and pattern_matches(pattern, url)})
         own = [m for m in result.matches if m.work.id == work_id and m.decision == PERMITTED]
         if own:
             _keep(found, "url_pattern", pattern, [g for m in own for g in m.grants])
+            if refused:
+                found.keys["url_pattern_except"][pattern] = tuple(refused)
 
 
 # --- What the snapshot's readers and the studios see ----------------------------------------

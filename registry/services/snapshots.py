@@ -15,10 +15,14 @@ The body (the exact bytes signed, header `Receipt-Signature`):
      "key_count": n,
      # without a base: the whole set
      "keys": {"sha256": {hex: [grant ids]}, "url": {normalised url: [...]},
-              "url_pattern": {normalised pattern: [...]}, "identifier": {"scheme:value": [...]}},
+              "url_pattern": {normalised pattern: [...]}, "identifier": {"scheme:value": [...]},
+              "url_pattern_except": {pattern: [exact URLs under it that are refused]}},
      # with a base (?since= named one of this requester's snapshots for the same terms):
      "added": {kind: {key: [grant ids]}},     # new keys, and keys whose grants changed
      "removed": {kind: {key: reason}}}        # e.g. grant_revoked, work_withdrawn, grant_expired
+
+A URL is permitted when it is listed under "url", or when it matches a listed pattern and is not
+one of that pattern's exceptions. `key_count` counts the four kinds of keys, not the exceptions.
 
 A client holding the base applies a delta by deleting `removed` and upserting `added`; the
 result is exactly the `keys` a full snapshot would have listed. `grants` and `key_count` always
@@ -225,3 +229,5 @@ def _removal_reasons(request: CheckRequest, removed: dict[str, dict[str, str]]) 
             removed[kind][key] = str(result.reason or result.decision)
     for key in removed["url_pattern"]:
         removed["url_pattern"][key] = "no_longer_certain"
+    for key in removed["url_pattern_except"]:
+        removed["url_pattern_except"][key] = "no_exceptions"

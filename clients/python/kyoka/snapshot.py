@@ -8,6 +8,7 @@ refused, not trusted.
 
 Deciding offline is only ever as good as the snapshot, so it fails closed:
 - a snapshot past its `valid_until` decides nothing (`SnapshotExpired`), whatever the rows;
+- a URL under a listed pattern is permitted unless it is one of the pattern's exceptions;
 - a key the snapshot does not hold is *not permitted* (`not_in_snapshot`): in an opt-in registry
   everything outside the permitted set is not permitted anyway;
 - a URL the client cannot bring to the registry's normal form with certainty is not permitted;
@@ -32,7 +33,9 @@ from kyoka.errors import BadResponse, BadSignature, SnapshotExpired, SnapshotMis
 from kyoka.receipts import verify
 from kyoka.urls import normalize_url, pattern_matches, url_host
 
-KEY_KINDS = ("sha256", "url", "url_pattern", "identifier")
+KEY_KINDS = ("sha256", "url", "url_pattern", "identifier", "url_pattern_except")
+# Per pattern, the exact URLs under it that are refused: no keys, so not in key_count.
+COUNTED_KINDS = KEY_KINDS[:4]
 _SEPARATORS = str.maketrans("", "", "- ")
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -95,7 +98,7 @@ class Snapshot:
             previous = document
         assert previous is not None
         latest = previous
-        if sum(len(v) for v in keys.values()) != latest.get("key_count"):
+        if sum(len(keys[kind]) for kind in COUNTED_KINDS) != latest.get("key_count"):
             raise BadResponse("the replayed snapshot does not hold the key count it was signed with")
         self.document = latest
         self._documents = documents
@@ -108,11 +111,12 @@ class Snapshot:
         self.sha256 = keys["sha256"]
         self.urls = keys["url"]
         self.identifiers = keys["identifier"]
-        self.patterns: dict[str, list[tuple[str, list[str]]]] = defaultdict(list)
+        self.patterns: dict[str, list[tuple[str, list[str], frozenset[str]]]] = defaultdict(list)
         for pattern, grants in keys["url_pattern"].items():
             host = url_host(pattern)
             if host:
-                self.patterns[host].append((pattern, grants))
+                excepted = frozenset(keys["url_pattern_except"].get(pattern, ()))
+                self.patterns[host].append((pattern, grants, excepted))
         self._valid_until = _parse_time(latest["valid_until"])
         self._clock = clock
 
@@ -216,11 +220,9 @@ class Snapshot:
             found = self.urls.get(url)
             if found is not None:
                 return found
-            patterns = self.patterns.get(url_host(url) or "")
-            if patterns:
-                for pattern, grants in patterns:
-                    if pattern_matches(pattern, url):
-                        return grants
+            for pattern, grants, excepted in self.patterns.get(url_host(url) or "", ()):
+                if url not in excepted and pattern_matches(pattern, url):
+                    return grants
             return None
         if "identifier" in item:
             return self._identifier(item["identifier"])
@@ -245,8 +247,8 @@ class Snapshot:
                 return None
             found = urls.get(url)
             if found is None and patterns:
-                for pattern, grants in patterns.get(url_host(url) or "", ()):
-                    if pattern_matches(pattern, url):
+                for pattern, grants, excepted in patterns.get(url_host(url) or "", ()):
+                    if url not in excepted and pattern_matches(pattern, url):
                         return grants
             return found
 

@@ -76,6 +76,7 @@ def test_snapshot_lists_exactly_the_granted_keys_with_the_grants_they_rest_on(
         "url": {f"https://{HOST}/cel/1.png": [str(grant.pk)]},
         "url_pattern": {},
         "identifier": {"isbn:9784041026229": [str(grant.pk)]},
+        "url_pattern_except": {},
     }
     assert body["key_count"] == 3
     assert set(body["grants"]) == {str(grant.pk)}
@@ -208,20 +209,34 @@ def test_since_naming_no_snapshot_of_yours_gives_a_full_one(snapshot, make_work,
     assert body["base"] is None and len(body["keys"]["sha256"]) == 1
 
 
-def test_a_pattern_is_kept_only_when_nothing_else_on_its_host_could_refuse(
+def test_a_pattern_lists_the_refused_urls_under_it_as_exceptions(
     snapshot, check, make_work, studio, developer, proven_host
 ):
     pattern_work = make_work(urls=[f"https://{HOST}/art/*.png"])
     grant = issue(studio, work=pattern_work, licensee=developer)
     _, body = snapshot()
     assert body["keys"]["url_pattern"] == {f"https://{HOST}/art/*.png": [str(grant.pk)]}
+    assert body["keys"]["url_pattern_except"] == {}
 
     # Another of the studio's works, not granted, registers one URL under that pattern: online,
-    # that URL is refused, so the pattern can no longer speak for every URL it matches.
+    # that URL is refused while the pattern's other URLs stay permitted.
     make_work(urls=[f"https://{HOST}/art/secret.png"])
     _, online = check([{"url": f"https://{HOST}/art/secret.png"}, {"url": f"https://{HOST}/art/open.png"}])
     assert [r["permitted"] for r in online["results"]] == [False, True]
     _, body = snapshot()
+    assert body["keys"]["url_pattern"] == {f"https://{HOST}/art/*.png": [str(grant.pk)]}
+    assert body["keys"]["url_pattern_except"] == {f"https://{HOST}/art/*.png": [f"https://{HOST}/art/secret.png"]}
+    assert body["key_count"] == 1
+
+
+def test_a_pattern_is_left_out_when_another_pattern_on_its_host_refuses(
+    snapshot, make_work, studio, developer, proven_host
+):
+    issue(studio, work=make_work(urls=[f"https://{HOST}/art/*.png"]), licensee=developer)
+    make_work(urls=[f"https://{HOST}/art/private/*"])  # not granted: some URLs match both
+
+    _, body = snapshot()
+
     assert body["keys"]["url_pattern"] == {}
 
 
@@ -276,7 +291,7 @@ def test_the_studios_pages_show_downloads_and_until_when_snapshots_run(snapshot,
 
     add_image(work := make_work(), 97)
     grant = issue(studio, work=work, licensee=developer)
-    _, body = snapshot()
+    snapshot()
     page = BrowserlessClient()
     page.force_login(owner_of(studio))
 
