@@ -10,10 +10,10 @@ from django.views.decorators.http import require_POST
 
 from portal.forms import UploadForm
 from portal.views.common import add_domain_error, organization_view
+from registry.access import Actor
 from registry.exceptions import KyokaError
 from registry.models import BulkUpload, Membership, Organization
 from registry.selectors.uploads import bulk_upload_errors_csv, bulk_upload_get, bulk_upload_list
-from registry.access import Actor
 from registry.services.uploads import bulk_upload_cancel, bulk_upload_start
 
 studio_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER)

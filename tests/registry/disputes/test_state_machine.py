@@ -9,9 +9,9 @@ from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from registry.access import REVIEWER_GROUP, Actor
 from registry.exceptions import Conflict, InvalidTransition, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, Dispute, DisputeEvent, Membership
-from registry.access import REVIEWER_GROUP, Actor
 from registry.services.disputes import (
     dispute_assign,
     dispute_comment,
