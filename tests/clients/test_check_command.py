@@ -41,6 +41,10 @@ def test_a_directory_of_images_only_the_granted_pass_and_receipts_verify(kyoka_s
     assert {rows[f"img-{n}.png"]["decision"] for n in (4, 5)} == {"not_permitted"}
     assert {rows[f"img-{n}.png"]["decision"] for n in (6, 7)} == {"unregistered"}
     assert all(set(row["checked"]) == {"sha256"} for row in rows.values())
+    # Each image's pHash, the registry's pipeline, was asked about too: similar works never permit,
+    # but they say whom to ask. A registered image is similar to its own registration.
+    assert [s["distance"] for s in rows["img-4.png"]["similar"]][:1] == [0]
+    assert all(len(row["phash"]) == 16 for row in rows.values())
 
     receipts = sorted((tmp_path / "receipts").glob("*.json"))
     receipts = [r for r in receipts if r.name != "jwks.json"]
@@ -67,7 +71,8 @@ def test_everything_permitted_exits_0_and_urls_come_from_stdin_and_files(kyoka_s
                        stdin="HTTPS://CDN.example.org:443/a.png\n", url=kyoka_server.url, key=kyoka_server.key)
 
     assert result.returncode == 0, result.stderr
-    assert (tmp_path / "out.csv").read_text().splitlines()[0] == "ref,checked,decision,permitted,reason,proof,index"
+    header = (tmp_path / "out.csv").read_text().splitlines()[0]
+    assert header == "ref,checked,decision,permitted,reason,proof,index,phash,similar"
 
 
 def test_a_decision_file_edited_after_the_fact_no_longer_matches_its_receipt(kyoka_server, run_kyoka, tmp_path):

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--out", help="write decisions here (.jsonl, or .csv)")
     check.add_argument("--receipts", help="keep every receipt here as <check_id>.json and .jws")
     check.add_argument("--no-progress", action="store_true")
+    check.add_argument("--no-similar", action="store_true",
+                       help="do not also ask for works similar to local images (pHash, the images extra)")
 
     filt = sub.add_parser("filter", help="keep the permitted rows of a dataset (CSV, TSV, JSONL, Parquet, .txt)")
     filt.add_argument("dataset")
@@ -150,40 +152,67 @@ def _decision_writer(path: str | None):
     handle = open(path, "w", newline="", encoding="utf-8")  # noqa: SIM115
     if path.lower().endswith(".csv"):
         writer = csv.DictWriter(handle, fieldnames=["ref", "checked", "decision", "permitted", "reason", "proof",
-                                                    "index"])
+                                                    "index", "phash", "similar"], extrasaction="ignore")
         writer.writeheader()
-        return handle, lambda row: writer.writerow({**row, "checked": json.dumps(row["checked"])})
+        return handle, lambda row: writer.writerow({**row, "checked": json.dumps(row["checked"]),
+                                                    "similar": json.dumps(row["similar"]) if row.get("similar")
+                                                    else ""})
     return handle, lambda row: handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def _similar_items(targets: list[tuple[str, dict[str, Any]]], wanted: bool) -> list[tuple[int, str]]:
+    """(target position, pHash) for every local image, when the images extra is installed."""
+    if not wanted or not fingerprints.phash_available():
+        return []
+    found = []
+    for position, (ref, item) in enumerate(targets):
+        if "sha256" in item and os.path.isfile(ref):
+            value = fingerprints.phash_file(ref)
+            if value is not None:
+                found.append((position, value))
+    return found
 
 
 def cmd_check(args: argparse.Namespace) -> int:
     targets = list(_targets(args.targets))
-    handle, write = _decision_writer(args.out)
+    # A local image is decided by its SHA-256; its pHash (the registry's pipeline) only finds
+    # similar works, which never permit but tell whom to ask. Those items ride along at the end.
+    similar = _similar_items(targets, not args.no_similar)
+    items = [item for _, item in targets] + [{"phash": value} for _, value in similar]
+    refs = [ref for ref, _ in targets] + [f"{targets[position][0]}#phash" for position, _ in similar]
+    decisions_all: list[Decision] = []
     counts = {"permitted": 0, "not": 0}
     errors: list[str] = []
-    bar = _progress(len(targets), args.no_progress)
+    bar = _progress(len(items), args.no_progress)
     try:
         with _client(args, args.receipts) as client:
             if args.receipts:
                 _save_jwks(client, Path(args.receipts))
             for decisions, error in client.check_batches(
-                [item for _, item in targets], refs=[ref for ref, _ in targets],
-                purpose=args.purpose, territory=args.territory, context=args.context,
+                items, refs=refs, purpose=args.purpose, territory=args.territory, context=args.context,
             ):
                 if error:
                     errors.append(error)
                     print(f"kyoka: {error}", file=sys.stderr)
-                for decision in decisions:
-                    counts["permitted" if decision.permitted else "not"] += 1
-                    if write:
-                        write(decision.as_row())
-                    elif not args.out:
-                        print(f"{decision.decision:13} {decision.ref}")
+                decisions_all.extend(decisions)
                 if bar:
                     bar.update(len(decisions))
     finally:
         if bar:
             bar.close()
+    answers, near = decisions_all[:len(targets)], decisions_all[len(targets):]
+    for (position, value), found in zip(similar, near, strict=True):
+        answers[position].similar = found.similar or []
+        answers[position].phash = value
+    handle, write = _decision_writer(args.out)
+    try:
+        for decision in answers:
+            counts["permitted" if decision.permitted else "not"] += 1
+            if write:
+                write(decision.as_row())
+            else:
+                print(f"{decision.decision:13} {decision.ref}")
+    finally:
         if handle:
             handle.close()
     print(f"kyoka: {counts['permitted']} permitted, {counts['not']} not permitted"

@@ -50,12 +50,17 @@ class Decision:
     proof: str | None = None
     index: int | None = None  # the item's index within the check `proof`
     error: str | None = None
+    similar: list[dict[str, Any]] | None = None  # similar works (pHash): never permission, someone to ask
+    phash: str | None = None  # a local image's pHash, when it was asked about too
 
     def as_row(self) -> dict[str, Any]:
-        return {
+        row = {
             "ref": self.ref, "checked": self.checked, "decision": self.decision, "permitted": self.permitted,
             "reason": self.reason, "proof": self.proof, "index": self.index,
         }
+        if self.phash is not None:
+            row["phash"], row["similar"] = self.phash, self.similar or []
+        return row
 
 
 def unanswered(ref: str | None, item: dict[str, Any], error: str) -> Decision:
@@ -247,6 +252,7 @@ class Client:
                     ref=ref, checked=result.get("checked") or {k: v for k, v in item.items() if k != "ref"},
                     decision=str(decision), permitted=result.get("permitted") is True and decision == "permitted",
                     reason=result.get("reason"), proof=check_id, index=position,
+                    similar=result.get("similar") if isinstance(result.get("similar"), list) else None,
                 ))
             return decisions, None
         except (KyokaError, ValueError) as exc:
