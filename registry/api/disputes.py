@@ -10,11 +10,12 @@ from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.pagination import CursorPagination
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.api.parsers import LimitedJSONParser
 from registry.api.permissions import acting_organization, request_actor, require_scope
 from registry.exceptions import NotFound, ValidationFailed
 from registry.models import Dispute, DisputeEvent, DisputeWork, EvidenceFile, Organization, Work
@@ -200,7 +201,7 @@ def _detail(dispute_id: uuid.UUID, request: Request, status_code: int = status.H
 
 
 class DisputeListView(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [LimitedJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
         operation_id="disputes_list",
@@ -253,7 +254,7 @@ class DisputeDetailView(APIView):
 
 
 class DisputeCommentsView(APIView):
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [LimitedJSONParser, MultiPartParser, FormParser]
 
     @extend_schema(
         operation_id="disputes_comment",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -27,6 +28,10 @@ def exception_handler(exc, context):
         return error_response(exc.code, exc.message, exc.status, exc.fields)
     if isinstance(exc, Http404):
         return error_response("not_found", "Not found.", status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, SuspiciousOperation):
+        # Django's request parsing refuses too many form fields or files, or a malformed body,
+        # with SuspiciousOperation; left alone it becomes an HTML page instead of the error shape.
+        return error_response("invalid", str(exc) or "The request cannot be read.", status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

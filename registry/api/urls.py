@@ -1,4 +1,7 @@
-from django.urls import path
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, re_path
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 
 from registry.api import (
     activity,
@@ -13,6 +16,12 @@ from registry.api import (
     verification,
     works,
 )
+
+
+@csrf_exempt  # like every API view: keys send no CSRF token, and this view changes nothing
+def _unknown(request: HttpRequest, **kwargs: object) -> JsonResponse:
+    return JsonResponse({"error": {"code": "not_found", "message": _("Not found."), "fields": {}}}, status=404)
+
 
 app_name = "api"
 
@@ -64,4 +73,6 @@ urlpatterns = [
     path("hosts", hosts.HostListView.as_view(), name="hosts"),
     path("hosts/<str:host>", hosts.HostDetailView.as_view(), name="host-detail"),
     path("hosts/<str:host>/verify", hosts.HostVerifyView.as_view(), name="host-verify"),
+    # Anything else under /api/v1/ (an id that is not one, a typo) is the API's JSON 404, not a web page.
+    re_path(r"^.*$", _unknown, name="unknown"),
 ]

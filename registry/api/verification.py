@@ -8,11 +8,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from registry.api.pagination import NewestFirstPagination
+from registry.api.parsers import LimitedJSONParser
 from registry.api.permissions import acting_organization, request_actor
 from registry.api.serializers import READ_ERRORS, WRITE_ERRORS, parse
 from registry.models import VerificationRequest
@@ -55,7 +56,7 @@ def _with_scheme(website: str) -> str:
 class VerificationRequestListView(GenericAPIView):
     pagination_class = NewestFirstPagination
     serializer_class = VerificationRequestSerializer
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, LimitedJSONParser]
 
     @extend_schema(
         operation_id="verification_requests_list",

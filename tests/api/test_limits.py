@@ -128,6 +128,7 @@ JSON_ENDPOINTS = [
     ("/api/v1/grants", ["grants:write"], '{"scope": "catalog", "purposes": ["tdm"], "conditions": %s}'),
     ("/api/v1/receipts/verify", ["checks"], '{"signature": "x", "body": %s}'),
     ("/api/v1/permission-requests", ["checks"], '{"rightsholder": "x", "purposes": %s}'),
+    ("/api/v1/disputes", ["disputes"], '{"kind": "ownership", "statement": "s", "works": %s}'),
 ]
 
 
