@@ -100,3 +100,24 @@ def test_filter_resumes_after_sigint_without_asking_again(tmp_path):
     with open(tmp_path / "out.csv", newline="") as handle:
         kept = [r["url"] for r in csv.DictReader(handle)]
     assert kept == [r["url"] for r in ROWS if permitted_by_stub(r)]
+
+
+def test_filter_against_the_live_registry_keeps_only_granted_rows(kyoka_server, run_kyoka, tmp_path):
+    from django.utils import timezone
+
+    from registry.models import VerifiedHost
+
+    VerifiedHost.objects.create(organization=kyoka_server.studio, host="cdn.filter.test", method="reviewer",
+                                verified_at=timezone.now())
+    kyoka_server.grant(kyoka_server.work(urls=["https://cdn.filter.test/a.png"]))
+    kyoka_server.work(urls=["https://cdn.filter.test/b.png"])
+    write_csv(tmp_path / "in.csv", [{"url": u, "caption": "x"} for u in (
+        "https://cdn.filter.test/a.png", "https://cdn.filter.test/b.png", "https://nobody.example/c.png",
+        "HTTPS://cdn.filter.test/./a.png")])
+
+    result = run_kyoka("filter", "in.csv", "--purpose", "train-genai", "--out", "out.txt", url=kyoka_server.url,
+                       key=kyoka_server.key)
+
+    assert result.returncode == 1, result.stderr
+    assert (tmp_path / "out.txt").read_text().splitlines() == [
+        "https://cdn.filter.test/a.png", "HTTPS://cdn.filter.test/./a.png"]

@@ -39,9 +39,10 @@ class KyokaRule(_rule_base()):
             if self.offline:
                 from kyoka.snapshot import Snapshot
 
-                snapshot = Snapshot.load(purpose=self.purpose, territory=self.territory, context=self.context,
-                                         directory=self.snapshot_dir)
-                return [snapshot.decide({"url": u}).permitted for u in urls]
+                if getattr(self, "_snapshot", None) is None:
+                    self._snapshot = Snapshot.load(purpose=self.purpose, territory=self.territory,
+                                                   context=self.context, directory=self.snapshot_dir)
+                return [self._snapshot.decide({"url": u}).permitted for u in urls]
             outcome = self.client.check([{"url": u} for u in urls], purpose=self.purpose,
                                         territory=self.territory, context=self.context)
             return [d.permitted for d in outcome.decisions]
