@@ -15,4 +15,4 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 USER kyoka
 EXPOSE 8000
 # TRUSTED_PROXIES: the proxies gunicorn believes X-Forwarded-* from (the same setting Kyoka uses).
-CMD ["sh", "-c", "exec gunicorn portal.wsgi:application --bind 0.0.0.0:8000 --workers 3 --forwarded-allow-ips=\"${TRUSTED_PROXIES:-127.0.0.1}\""]
+CMD ["sh", "-c", "exec gunicorn portal.wsgi:application -c python:portal.gunicorn_conf --bind 0.0.0.0:8000 --workers 3 --forwarded-allow-ips=\"${TRUSTED_PROXIES:-127.0.0.1}\""]

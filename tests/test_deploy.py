@@ -63,9 +63,12 @@ def test_the_web_port_is_published_on_loopback_only():
     assert all("ports" not in service for name, service in COMPOSE["services"].items() if name != "web")
 
 
-def test_gunicorn_trusts_forwarded_headers_from_the_same_setting():
-    assert '--forwarded-allow-ips="$${TRUSTED_PROXIES:-127.0.0.1}"' in COMPOSE["services"]["web"]["command"]
-    assert "--forwarded-allow-ips=" in (ROOT / "Dockerfile").read_text()
+def test_gunicorn_trusts_forwarded_headers_from_the_same_setting_and_logs_through_the_mask():
+    command = COMPOSE["services"]["web"]["command"]
+    assert '--forwarded-allow-ips="$${TRUSTED_PROXIES:-127.0.0.1}"' in command
+    assert "-c python:portal.gunicorn_conf" in command
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "--forwarded-allow-ips=" in dockerfile and "-c python:portal.gunicorn_conf" in dockerfile
 
 
 def test_deploy_checks_are_clean_with_the_compose_settings(tmp_path):

@@ -168,3 +168,52 @@ def _scrape(client: Client) -> dict[str, float]:
             name, value = line.rsplit(" ", 1)
             values[name] = float(value)
     return values
+
+
+def test_gunicorns_access_log_goes_through_the_mask_as_json(tmp_path):
+    """A real gunicorn, configured as the image runs it, serving one request with a token in its path."""
+    import contextlib
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "DJANGO_SETTINGS_MODULE")}
+    env.update(DJANGO_SETTINGS_MODULE="tests.settings", KYOKA_ENV_FILE=str(tmp_path / "none.env"),
+               ALLOWED_HOSTS="127.0.0.1")
+    log = tmp_path / "gunicorn.log"
+    with open(log, "wb") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "portal.wsgi:application", "-c", "python:portal.gunicorn_conf",
+             "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+            cwd=root, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except OSError:  # refused, reset or timed out while it boots
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise AssertionError(log.read_text()) from None
+                time.sleep(0.2)
+        # A forged token answers an error page; the log line is what is tested.
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/invitations/eyJpZCI6Ijk5In0:1tV:s3cr3t/", timeout=30)
+        time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    access = [line for line in lines if line["logger"] == "gunicorn.access"]
+    assert any("/invitations/***" in line["message"] for line in access), lines
+    assert "s3cr3t" not in log.read_text() and "eyJpZCI6Ijk5In0" not in log.read_text()
