@@ -22,10 +22,13 @@ from rest_framework.test import APIClient
 from registry.matching.urls import url_key
 from registry.models import Organization
 from registry.selectors import key_filter as key_filter_module
+from registry.selectors import phash_index as phash_index_module
 from registry.selectors.key_filter import key_filter, registered_candidates
+from registry.selectors.phash_index import phash_index
 from registry.services.api_keys import do_api_key_create
 from registry.services.references import Content, contents_add
 from registry.services.works import do_work_register
+from registry.warm import check_path_warm
 from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -149,6 +152,7 @@ def _register_in_another_process(studio: Organization, ref: str, *, sha256: str,
         from registry.models import Organization
         from registry.services.references import Content, contents_add
         from registry.services.works import do_work_register
+from registry.warm import check_path_warm
         with transaction.atomic():
             work = do_work_register(acting=Actor.for_operator("another process"),
                                     organization=Organization.objects.get(pk={studio.pk}), external_ref={ref!r},
@@ -161,3 +165,12 @@ def _register_in_another_process(studio: Organization, ref: str, *, sha256: str,
         "CONN_MAX_AGE": "0",
     }
     subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120, cwd=settings.BASE_DIR)
+
+
+def test_warming_a_worker_builds_its_filter_and_maps_the_shared_near_match_index(studio):
+    register(studio, "W-warm", sha256=SHA)
+    key_filter_module._filters.clear()
+    phash_index_module._indexes.clear()
+    check_path_warm()
+    assert key_filter().ready and key_filter().stats()["keys"] == 1
+    assert phash_index("default").stats()["generation"] >= 1  # mapped before any near-match request
