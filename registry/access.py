@@ -96,7 +96,8 @@ def authorize(actor: Actor, organization: Organization, *, role: str, scope: str
     held = actor.role_in(organization)
     if held is None or ROLE_RANK[held] < ROLE_RANK[role]:
         raise PermissionDenied(
-            _("This needs the %(role)s role in %(organization)s.") % {"role": role, "organization": organization.name}
+            _("This needs the %(role)s role in %(organization)s.")
+            % {"role": Membership.Role(role).label, "organization": organization.name}
         )
     if organization.suspended_at is not None and role != Membership.Role.VIEWER:
         raise PermissionDenied(_("This organisation is suspended."))

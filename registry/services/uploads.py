@@ -125,7 +125,8 @@ def do_bulk_upload_cancel(*, acting: Actor, upload: BulkUpload) -> BulkUpload:
         return upload
     if upload.status in BulkUpload.FINISHED:
         raise InvalidTransition(
-            _("The upload is already %(status)s; only a running upload can be cancelled.") % {"status": upload.status}
+            _("The upload is already %(status)s; only a running upload can be cancelled.")
+            % {"status": upload.get_status_display()}
         )
     upload.status = BulkUpload.Status.CANCELLED
     upload.finished_at = timezone.now()
