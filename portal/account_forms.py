@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
-from portal.login_throttle import login_failed, login_refused, normal_username
+from portal.login_throttle import login_failed, login_refused
 from registry.exceptions import ValidationFailed
 from registry.models import Membership
 from registry.services.accounts import email_canonical, email_normalize
@@ -39,6 +39,13 @@ class CanonicalEmailField(forms.CharField):
             raise forms.ValidationError(exc.message, code="email") from exc
 
 
+def login_username(raw: str) -> str:
+    try:
+        return email_normalize(raw)
+    except ValidationFailed:
+        return (raw or "").strip()
+
+
 class ThrottledLoginMixin:
     """Refuse for a while after too many failures (portal/login_throttle.py); log in on the normal form."""
 
@@ -46,8 +53,9 @@ class ThrottledLoginMixin:
         raw = self.data.get("username", "")
         if login_refused(self.request, raw):
             raise forms.ValidationError(self.error_messages["throttled"], code="throttled")
-        # Django's backend compares usernames exactly, and usernames are normal forms.
-        self.cleaned_data["username"] = normal_username(raw)
+        # Django's backend compares usernames exactly, and addresses are stored in their normal form;
+        # a username that is no address (an administrator's "admin") is compared as typed.
+        self.cleaned_data["username"] = login_username(raw)
         try:
             return super().clean()
         except forms.ValidationError:

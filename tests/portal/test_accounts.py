@@ -251,6 +251,12 @@ def test_the_admin_login_is_throttled_the_same_way(client, make_user, settings):
     assert "_auth_user_id" not in client.session
 
 
+def test_an_administrator_whose_username_is_no_address_still_logs_in(client, make_user):
+    User.objects.create_superuser(username="Admin", email="admin@example.com", password="pw-12345!")
+    response = client.post(reverse("admin:login"), {"username": "Admin", "password": "pw-12345!"})
+    assert response.status_code == 302 and "_auth_user_id" in client.session
+
+
 def test_the_admin_and_the_portal_share_the_counter(client, make_user, settings):
     settings.KYOKA_LOGIN_FAILURE_LIMIT = 3
     make_user("staff@example.com", is_staff=True)
