@@ -35,12 +35,13 @@ from __future__ import annotations
 import json
 import uuid
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
 from registry.access import Actor, authorize
 from registry.decisions import decide
@@ -90,7 +91,7 @@ def do_licence_snapshot_issue(
     Side effects: one LicenceSnapshot row (its grants linked, so studios see the download) and
     one audit event, in one transaction.
     """
-    permitted = snapshot_permitted_keys(request=request)
+    request, permitted = _permitted_as_of_one_moment(request)
     valid_until = request.at + MAX_VALIDITY
     for grant in permitted.grants.values():
         if grant.valid_until is not None and grant.valid_until < valid_until:
@@ -140,6 +141,24 @@ def do_licence_snapshot_issue(
             },
         )
     return SnapshotOutcome(snapshot=snapshot, body=body, signature=signature)
+
+
+def _permitted_as_of_one_moment(request: CheckRequest) -> tuple[CheckRequest, PermittedKeys]:
+    """Decide every candidate against one consistent view of the registry, taken at `issued_at`.
+
+    The keys are decided in many batches; a grant issued or a work withdrawn between two of them
+    must not make the snapshot answer for a registry that never existed at one moment. On
+    PostgreSQL a REPEATABLE READ transaction gives every query the view of its first one, and
+    `issued_at` is read right after that view is taken. (Nothing is written in it.)
+    """
+    outermost = not connection.in_atomic_block  # inside another transaction, its isolation holds
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                cursor.execute("SELECT 1")  # the view is taken here
+        request = replace(request, at=timezone.now())
+        return request, snapshot_permitted_keys(request=request)
 
 
 def _render_grant(grant) -> dict[str, Any]:
