@@ -26,9 +26,14 @@ from typing import IO, BinaryIO
 from registry.matching.fingerprints import DEFAULT_MAX_BYTES
 
 MAX_ENTRIES = 100_000
-MAX_TOTAL_BYTES = 50 * 1024**3
+# What one archive may unpack to in all: above it the archive is refused before anything is
+# inflated (a studio's storage quota, KYOKA_STORAGE_QUOTA_BYTES, bounds what is kept besides).
+MAX_TOTAL_BYTES = 10 * 1024**3
 MAX_ENTRY_BYTES = DEFAULT_MAX_BYTES
-MAX_COMPRESSION_RATIO = 100
+# Images and video are already compressed (ratio ~1); text and flat-colour PNGs inside a ZIP
+# reach 5-15. Beyond 20 an entry over 1 MB is far more likely a bomb (a 2 MB ZIP once unpacked
+# to 202 MB of stored media at the old limit of 100).
+MAX_COMPRESSION_RATIO = 20
 # Small entries cannot bomb anything; text and flat-colour images legitimately compress well.
 RATIO_CHECKED_ABOVE_BYTES = 1024 * 1024
 # An entry up to this size stays in memory while it is fingerprinted and stored.

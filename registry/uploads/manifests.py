@@ -33,9 +33,12 @@ COLUMNS = (
     "description", "year", "creators",
 )
 REQUIRED_COLUMNS = ("external_ref", "title")
-# One CSV line or NDJSON record: far beyond any real row, small enough to bound memory.
+# One CSV line or NDJSON record, or one item of a JSON array: far beyond any real row, small
+# enough to bound memory (a field's own limit, such as a description's, is checked per row).
 MAX_LINE_CHARS = 1024 * 1024
 MAX_ROWS = 5_000_000
+# Lists and objects inside a row nest at most this deep (a row is an object of strings and lists).
+MAX_ROW_DEPTH = 8
 
 _HEAD_BYTES = 8192
 _BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f]")
@@ -241,12 +244,44 @@ def _skip_bom(stream: BinaryIO) -> None:
         stream.seek(0)
 
 
+class _ItemBoundedStream:
+    """Reads for ijson, refusing once one array item has taken more than MAX_LINE_CHARS bytes.
+
+    ijson builds each item whole (a 150 MB string value included) before it yields it; counting
+    the bytes read since the last item was yielded stops that while reading, not after.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self.stream = stream
+        self.since_item = 0
+        self.rows = 0
+
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson asks for nothing to learn whether the stream gives bytes
+            return b""
+        data = self.stream.read(size if size > 0 else 64 * 1024)
+        self.since_item += len(data)
+        # One read of slack: ijson reads ahead in chunks, so a read may hold the end of one item
+        # and the start of the next.
+        if self.since_item > MAX_LINE_CHARS + 64 * 1024:
+            raise ManifestRejected(
+                f"Row {self.rows + 1} of the JSON array is larger than {MAX_LINE_CHARS:,} bytes."
+            )
+        return data
+
+    def item_done(self) -> None:
+        self.rows += 1
+        self.since_item = 0
+
+
 def _json_array_rows(stream: BinaryIO) -> Iterator[ManifestRow]:
     _skip_bom(stream)
+    bounded = _ItemBoundedStream(stream)
     number = 0
     try:
-        for item in ijson.items(stream, "item", use_float=True):
+        for item in ijson.items(bounded, "item", use_float=True):
             number += 1
+            bounded.item_done()
             yield _object_row(number, item)
     except ijson.JSONError as error:
         # yajl's message ends with a picture of the bytes around the error; its first line says it.
@@ -275,6 +310,9 @@ def _ndjson_rows(stream: BinaryIO) -> Iterator[ManifestRow]:
         number += 1
         try:
             item = json.loads(line.strip())
+        except RecursionError:
+            yield ManifestRow(number, {}, (("", f"Line {line_number} nests lists or objects too deeply."),))
+            continue
         except ValueError as error:
             message = f"{error.msg} (column {error.colno})" if isinstance(error, json.JSONDecodeError) else str(error)
             if number == 1:
@@ -287,7 +325,22 @@ def _ndjson_rows(stream: BinaryIO) -> Iterator[ManifestRow]:
         yield _object_row(number, item)
 
 
+def _depth(value: object) -> int:
+    """How deeply lists and objects nest in a row's value (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if isinstance(current, dict | list):
+            deepest = max(deepest, depth)
+            if depth <= MAX_ROW_DEPTH:
+                children = current.values() if isinstance(current, dict) else current
+                stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
 def _object_row(number: int, item: object) -> ManifestRow:
+    if isinstance(item, dict | list) and _depth(item) > MAX_ROW_DEPTH:
+        return ManifestRow(number, {}, (("", f"The row nests lists or objects more than {MAX_ROW_DEPTH} deep."),))
     if not isinstance(item, dict):
         kind = type(item).__name__ if item is not None else "null"
         if number == 1:
