@@ -239,6 +239,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Receipt signing keys (Ed25519, JWK files). Kept on disk, outside the database.
+# The shared near-match index files (registry/selectors/phash_index.py); empty: the temp directory.
+KYOKA_INDEX_DIR = env.str("KYOKA_INDEX_DIR", default="")
 KYOKA_SIGNING_KEY_DIR = env.path("KYOKA_SIGNING_KEY_DIR", default=VAR_DIR / "keys")
 KYOKA_REGISTRY_ID = env.str("KYOKA_REGISTRY_ID", default="kyoka")
 

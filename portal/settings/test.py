@@ -14,6 +14,8 @@ os.environ.setdefault("SECRET_KEY", "kyoka-test-secret-key-" + "t3st" * 10)
 os.environ.setdefault("MEDIA_ROOT", tempfile.mkdtemp(prefix="kyoka-media-"))
 os.environ.setdefault("STATIC_ROOT", tempfile.mkdtemp(prefix="kyoka-static-"))
 os.environ.setdefault("KYOKA_SIGNING_KEY_DIR", tempfile.mkdtemp(prefix="kyoka-keys-"))
+# The shared near-match index files: fresh per run, since each run recreates its test database.
+os.environ.setdefault("KYOKA_INDEX_DIR", tempfile.mkdtemp(prefix="kyoka-index-"))
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("EMAIL_URL", "consolemail://")
 os.environ.setdefault("LOG_FORMAT", "text")
