@@ -14,6 +14,7 @@ from rest_framework.test import APIClient
 from registry.models import ApiKey, Check, WorkAccess
 from registry.services.api_keys import do_api_key_create, do_api_key_revoke
 from registry.services.grants import do_grant_issue
+from registry.services.hosts import do_host_confirm
 from registry.services.works import do_content_file_add
 from tests.conftest import OPERATOR
 from tests.factories import make_image_bytes
@@ -125,6 +126,7 @@ def test_a_check_is_readable_again_only_by_its_requester(check, client_for, deve
 
 
 def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, studio, developer):
+    do_host_confirm(acting=OPERATOR, organization=studio, host="aozora.example")
     work = make_work(urls=["https://aozora.example/a.png"])
     do_grant_issue(acting=OPERATOR, grantor=studio, scope="catalog", licensee=developer, purposes=["all"])
     _, body = check([{"url": "https://aozora.example/a.png"}, {"sha256": "e" * 64}], purpose="search")
@@ -135,7 +137,9 @@ def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, stu
         work.pk, studio.pk, developer.pk, "permitted")
 
 
-def test_files_endpoint_hashes_on_the_server_and_near_matches(client_for, make_work, studio, developer):
+def test_files_endpoint_hashes_on_the_server_and_lists_near_matches_as_similar_only(
+    client_for, make_work, studio, developer,
+):
     work = make_work()
     original = make_image_bytes(3, size=(400, 300))
     do_content_file_add(acting=OPERATOR, work=work, fileobj=io.BytesIO(original), filename="cel.png")
@@ -154,8 +158,11 @@ def test_files_endpoint_hashes_on_the_server_and_near_matches(client_for, make_w
     }, format="multipart")
     assert response.status_code == 200, response.content
     exact, near, other, lie = response.json()["results"]
-    assert exact["decision"] == "permitted" and set(exact["matches"][0]["methods"]) == {"sha256", "phash"}
-    assert near["decision"] == "permitted" and near["matches"][0]["methods"] == ["phash"]
+    assert exact["decision"] == "permitted" and exact["matches"][0]["methods"] == ["sha256"]
+    assert "similar" not in exact  # the exact work is not listed again as similar to itself
+    # A resemblance is never consent to this content: the re-encoded copy is only similar.
+    assert (near["decision"], near["reason"], near["permitted"]) == ("not_permitted", "similar_only", False)
+    assert near["similar"][0]["work"] == str(work.pk) and "matches" not in near
     assert other["decision"] == "unregistered"
     assert lie["decision"] in ("unregistered", "invalid")
     assert response["Receipt-Signature"]

@@ -13,6 +13,7 @@ from registry.access import Actor
 from registry.models import Dispute, DisputeWork, Organization
 from registry.services.disputes import dispute_decide, dispute_start_review
 from registry.services.grants import do_grant_issue, do_grant_revoke
+from registry.services.hosts import do_host_confirm
 from registry.services.works import do_work_withdraw
 from tests.conftest import OPERATOR
 
@@ -27,6 +28,13 @@ def grant(studio, **kwargs):
     return do_grant_issue(acting=OPERATOR, grantor=studio, **kwargs)
 
 
+@pytest.fixture(autouse=True)
+def proven_hosts(studio):
+    """The studio has proven the hosts its URLs below live on (standing for URL references)."""
+    for host in ("cdn.example", "shared.example", "aozora.example", "q.example"):
+        do_host_confirm(acting=OPERATOR, organization=studio, host=host)
+
+
 def one(check, item, **terms):
     _, body = check([item], **terms)
     return body["results"][0]
@@ -34,7 +42,8 @@ def one(check, item, **terms):
 
 def test_nothing_found_is_unregistered_and_never_permitted(check):
     result = one(check, {"ref": "x", "sha256": "a" * 64})
-    assert result == {"index": 0, "ref": "x", "decision": "unregistered", "permitted": False, "reason": "no_match"}
+    assert result == {"index": 0, "ref": "x", "checked": {"sha256": "a" * 64}, "decision": "unregistered",
+                      "permitted": False, "reason": "no_match"}
 
 
 @pytest.mark.parametrize("item", [
@@ -194,10 +203,11 @@ def test_a_withdrawn_copy_does_not_block_the_active_owners_grant(check, make_wor
     url = "https://shared.example/cel.png"
     make_work(urls=[url])
     grant(studio, licensee=developer, purposes=["all"])
-    squatter = make_org()
+    squatter = make_org()  # verified, but it has not proven shared.example: no standing for that URL
     make_work(squatter, urls=[url])
-    assert one(check, {"url": url})["decision"] == "disputed"  # the conflict opened a dispute by itself
-    dispute = Dispute.objects.get(claimant=studio, respondent=squatter)
+    # The later registration without standing neither freezes nor blocks the owner's.
+    assert one(check, {"url": url})["decision"] == "permitted"
+    dispute = Dispute.objects.get(respondent=squatter)
     judge = Actor.for_user(reviewer)
     dispute_start_review(actor=judge, dispute=dispute)
     dispute_decide(actor=judge, dispute=dispute, outcome="upheld", reason="Aozora's original", remedy="withdraw")
@@ -215,7 +225,7 @@ def test_open_dispute_answers_disputed_until_decided(check, make_work, make_org,
     work = make_work(identifiers=[ISBN])
     grant(studio, work=work, licensee=developer)
     dispute = Dispute.objects.create(kind="ownership", claimant=make_org(), respondent=studio, statement="ours")
-    DisputeWork.objects.create(dispute=dispute, work=work, side="respondent")
+    DisputeWork.objects.create(dispute=dispute, work=work, side="respondent", freezes=True)  # verified claimant
     result = one(check, {"identifier": ISBN})
     assert (result["decision"], result["permitted"], result["reason"]) == ("disputed", False, "dispute_open")
     Dispute.objects.filter(pk=dispute.pk).update(status="under_review")
@@ -253,11 +263,14 @@ def test_reason_comes_from_the_grant_that_came_closest(check, make_work, make_or
 def test_permitted_answer_lists_the_covering_grants_and_conditions(check, make_work, studio, developer):
     g = grant(studio, work=make_work(identifiers=[ISBN]), licensee=developer, purposes=["train-ai"],
               attribution="© Aozora", licence_url="https://aozora.example/l")
-    result = one(check, {"identifier": ISBN, "ref": "row-1"})
-    assert result["grants"] == [{
-        "id": str(g.pk), "purposes": ["train-ai"], "territories": [], "contexts": [], "valid_until": None,
+    _, body = check([{"identifier": ISBN, "ref": "row-1"}])
+    result = body["results"][0]
+    assert result["grants"] == [str(g.pk)]
+    assert body["grants"] == {str(g.pk): {
+        "purposes": ["train-ai"], "territories": [], "contexts": [], "valid_until": None,
         "conditions": {"attribution": "© Aozora", "licence_url": "https://aozora.example/l"},
-    }]
+        "scope": "work", "grantor": studio.slug,
+    }}
     assert result["matches"][0]["method"] == "identifier"
 
 
@@ -278,7 +291,7 @@ def test_a_fixed_number_of_queries_whatever_the_batch_size(check, make_work, stu
     def count(n):
         items = [{"url": f"https://q.example/{i % 5}"} for i in range(n)]
         items += [{"sha256": f"{i:064x}"} for i in range(n)]
-        items += [{"phash": f"{i * 7919:016x}"} for i in range(n)]
+        items += [{"phash": f"{i * 7919:016x}", "max_distance": 4} for i in range(n)]
         items += [{"identifier": ISBN} for _ in range(n)]
         with CaptureQueriesContext(connection) as queries:
             check(items)

@@ -19,9 +19,10 @@ from registry.access import Actor
 from registry.matching.fingerprints import hamming_distance, image_phash
 from registry.models import Organization, VerifiedHost
 from registry.services.grants import grant_issue
+from registry.services.hosts import do_host_confirm
 from registry.services.verification import organization_suspend
 from registry.services.works import content_file_add, work_register
-from tests.conftest import owner_of
+from tests.conftest import OPERATOR, owner_of
 from tests.factories import make_image_bytes
 
 pytestmark = pytest.mark.django_db
@@ -32,11 +33,12 @@ def as_owner(org: Organization) -> Actor:
 
 
 def prove_host(org: Organization, host: str, *, subdomains: bool = True) -> VerifiedHost:
-    """A host the organisation has proven (as a reviewer's confirmation or a DNS proof records it)."""
-    return VerifiedHost.objects.create(
-        organization=org, host=host, method=VerifiedHost.Method.REVIEWER if subdomains else VerifiedHost.Method.HTTP,
-        covers_subdomains=subdomains, verified_at=timezone.now(),
-    )
+    """A host the organisation has proven: a reviewer's confirmation covers subdomains, as a DNS proof
+    does; without them, the row the well-known file's lookup records (the lookup is tested in hosts/)."""
+    if subdomains:
+        return do_host_confirm(acting=OPERATOR, organization=org, host=host)
+    return VerifiedHost.objects.create(organization=org, host=host, method=VerifiedHost.Method.HTTP,
+                                       covers_subdomains=False, verified_at=timezone.now())
 
 
 def register(org: Organization, ref: str, **refs):
