@@ -137,3 +137,11 @@ def audit_value(value) -> str:
     if value is True or value is False:
         return str(_("yes") if value else _("no"))
     return str(value)
+
+
+@register.filter
+def moment(value):
+    """An ISO 8601 time from a receipt (2027-12-01T21:03:46.671588Z) as an aware datetime for |date."""
+    from django.utils.dateparse import parse_datetime
+
+    return parse_datetime(value) if isinstance(value, str) else value

@@ -51,5 +51,4 @@ def verification(request: HttpRequest, *, organization: Organization, actor: Act
             return redirect("web:verification")
     return render(request, "web/organization/verification.html", {
         "form": form, "latest": latest, "can_request": can_request, "is_owner": is_owner,
-        "files_lost": request.method == "POST" and bool(request.FILES),
     })

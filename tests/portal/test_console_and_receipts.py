@@ -66,3 +66,25 @@ def test_verify_explains_and_names_a_pretty_printed_body(client, developer_clien
     tampered = client.post(reverse("web:receipt_verify"), {"body": body.replace("train-genai", "tdm"),
                                                            "signature": signature}).content.decode()
     assert "Not valid." in tampered and 'id="reformatted-hint"' not in tampered
+
+
+def test_grant_end_dates_in_an_answer_read_in_the_viewers_time_zone(studio, developer, developer_client):
+    from datetime import UTC, datetime
+
+    from registry.access import Actor
+    from registry.services.grants import grant_issue
+    from registry.services.works import work_register
+    from tests.conftest import owner_of
+
+    actor = Actor.for_user(owner_of(studio))
+    work_register(actor=actor, organization=studio, external_ref="T", title="Timed",
+                  identifiers=["isbn:978-4-04-102622-9"])
+    grant_issue(actor=actor, grantor=studio, scope="catalog", licensee=developer, purposes=["train-ai"],
+                valid_until=datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    session = developer_client.session
+    session["kyoka_time_zone"] = "Asia/Tokyo"
+    session.save()
+    page = developer_client.post(reverse("web:console"), {
+        "purpose": "train-genai", "context": "commercial", "items": "isbn:978-4-04-102622-9"}).content.decode()
+    assert 'data-decision="permitted"' in page
+    assert "2030-01-01T12:00:00" not in page and "Jan. 1, 2030, 9 p.m." in page

@@ -49,3 +49,14 @@ def test_a_developer_finds_disputes_in_the_navigation(developer_client):
     page = developer_client.get(reverse("web:developer_dashboard")).content.decode()
     nav = re.search(r'<nav class="mainnav".*?</nav>', page, re.S).group(0)
     assert reverse("web:disputes") in nav
+
+
+def test_a_form_error_says_the_chosen_file_must_be_chosen_again(studio_client, png_file):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = studio_client.post(reverse("web:work_register"), {
+        "title": "", "external_ref": "X-1", "kind": "image",
+        "file": SimpleUploadedFile("cel.png", png_file(3).getvalue(), content_type="image/png")})
+    assert response.status_code == 200 and 'id="files-lost"' in response.content.decode()
+    without_file = studio_client.post(reverse("web:work_register"), {"title": "", "external_ref": "X-1"})
+    assert 'id="files-lost"' not in without_file.content.decode()

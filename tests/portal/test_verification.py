@@ -63,7 +63,7 @@ def test_a_corporate_number_with_a_wrong_check_digit_is_refused(new_studio, new_
     assert response.status_code == 200
     page = response.content.decode()
     assert "Not a valid corporate number" in page
-    assert "choose your evidence files again" in page
+    assert "choose your files again" in page
     assert not VerificationRequest.objects.exists()
 
 
