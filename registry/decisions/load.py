@@ -20,6 +20,7 @@ from registry.models import DisputeWork, Grant, VerifiedHost, Work
 from registry.models.disputes import Dispute
 from registry.selectors import matching
 from registry.selectors.key_filter import Candidates, registered_candidates
+from registry.selectors.standing import host_proofs
 
 WorkId = uuid.UUID
 
@@ -36,15 +37,6 @@ class WorkFacts:
     ancestor_ids: tuple[WorkId, ...]
 
 
-@dataclass(frozen=True)
-class ProvenHost:
-    host: str
-    covers_subdomains: bool
-
-    def covers(self, host: str) -> bool:
-        return host == self.host or (self.covers_subdomains and host.endswith("." + self.host))
-
-
 @dataclass
 class Facts:
     """Everything the rules read, per item in item order, and per work."""
@@ -53,7 +45,7 @@ class Facts:
     patterns: list[set[WorkId]]  # works whose URL pattern matched (they need standing to count at all)
     similar: list[dict[WorkId, int]]  # works within the item's phash distance, with the distance
     works: dict[WorkId, WorkFacts] = field(default_factory=dict)
-    proven_hosts: dict[int, tuple[ProvenHost, ...]] = field(default_factory=dict)
+    proven_hosts: dict[int, list[VerifiedHost]] = field(default_factory=dict)  # proven claims by owner id
     grants: dict[WorkId, list[Grant]] = field(default_factory=dict)
 
 
@@ -103,7 +95,7 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
         facts.works[w].owner_id for per in exact for w, found in per.items()
         if Method.URL in found and w in facts.works
     }
-    facts.proven_hosts = _proven_hosts_load(url_owners)
+    facts.proven_hosts = host_proofs(url_owners)
     facts.grants = _candidate_grants([facts.works[w] for w in work_ids if w in facts.works])
     return facts
 
@@ -132,16 +124,6 @@ def _works_load(work_ids: set[WorkId]) -> dict[WorkId, WorkFacts]:
             ancestor_ids=tuple(uuid.UUID(part) for part in lineage.strip("/").split("/") if part),
         )
     return works
-
-
-def _proven_hosts_load(owner_ids: set[int]) -> dict[int, tuple[ProvenHost, ...]]:
-    if not owner_ids:
-        return {}
-    found: dict[int, list[ProvenHost]] = defaultdict(list)
-    rows = VerifiedHost.objects.filter(organization_id__any=list(owner_ids), verified_at__isnull=False)
-    for owner_id, host, covers_subdomains in rows.values_list("organization_id", "host", "covers_subdomains"):
-        found[owner_id].append(ProvenHost(host=host, covers_subdomains=covers_subdomains))
-    return {owner_id: tuple(hosts) for owner_id, hosts in found.items()}
 
 
 def _candidate_grants(works: list[WorkFacts]) -> dict[WorkId, list[Grant]]:

@@ -35,14 +35,26 @@ def urls_with_standing(pairs: Iterable[tuple[int, str]]) -> set[tuple[int, str]]
     owners = organizations_with_standing(owner for owner, _ in pairs)
     if not owners:
         return set()
-    proofs: dict[int, list[VerifiedHost]] = defaultdict(list)
-    for proof in VerifiedHost.objects.filter(organization_id__in=owners, verified_at__isnull=False):
-        proofs[proof.organization_id].append(proof)
+    proofs = host_proofs(owners)
     return {
         (owner, host)
         for owner, host in pairs
-        if owner in owners and any(proof.covers(host) for proof in proofs[owner])
+        if owner in owners and any(proof.covers(host) for proof in proofs.get(owner, ()))
     }
+
+
+def host_proofs(owner_ids: Iterable[int]) -> dict[int, list[VerifiedHost]]:
+    """The proven host claims of these organisations, by organisation id: one query."""
+    ids = set(owner_ids)
+    proofs: dict[int, list[VerifiedHost]] = defaultdict(list)
+    if not ids:
+        return proofs
+    rows = VerifiedHost.objects.filter(organization_id__in=ids, verified_at__isnull=False).only(
+        "organization_id", "host", "covers_subdomains", "verified_at"
+    )
+    for proof in rows:
+        proofs[proof.organization_id].append(proof)
+    return proofs
 
 
 def url_has_standing(owner_id: int, host: str) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from registry.decisions.load import Facts, ProvenHost, WorkFacts
+from registry.decisions.load import Facts, WorkFacts
 from registry.decisions.parse import CheckRequest, Item
 from registry.decisions.rules import decide_items
 from registry.decisions.vocabulary import Decision, Method, Reason
-from registry.models import Grant, Organization
+from registry.models import Grant, Organization, VerifiedHost
 
 NOW = datetime(2026, 12, 1, 12, tzinfo=UTC)
 STUDIO = Organization(pk=1, slug="aozora", kind=Organization.Kind.RIGHTSHOLDER, verified_at=NOW - timedelta(days=9))
@@ -28,6 +28,10 @@ def open_grant(grantor: Organization = STUDIO, **terms) -> Grant:
     terms.setdefault("purposes", ["train-ai"])
     return Grant(id=uuid.uuid4(), grantor=grantor, scope="catalog", licensee=None, valid_from=NOW - timedelta(days=1),
                  created_at=NOW - timedelta(days=1), **terms)
+
+
+def proof(host: str, *, subdomains: bool) -> VerifiedHost:
+    return VerifiedHost(organization_id=STUDIO.pk, host=host, covers_subdomains=subdomains, verified_at=NOW)
 
 
 def url_item() -> Item:
@@ -78,9 +82,9 @@ def test_an_exact_url_on_an_unproven_host_is_host_unverified():
 def test_a_dns_proof_covers_subdomains_and_a_file_proof_only_its_host():
     cel = work()
     terms = {"exact": {cel.id: {Method.URL}}, "works": [cel], "grants": {cel.id: [open_grant()]}}
-    by_dns = {STUDIO.pk: (ProvenHost("aozora.example", covers_subdomains=True),)}
-    by_file_on_parent = {STUDIO.pk: (ProvenHost("aozora.example", covers_subdomains=False),)}
-    by_file_on_host = {STUDIO.pk: (ProvenHost("cdn.aozora.example", covers_subdomains=False),)}
+    by_dns = {STUDIO.pk: (proof("aozora.example", subdomains=True),)}
+    by_file_on_parent = {STUDIO.pk: (proof("aozora.example", subdomains=False),)}
+    by_file_on_host = {STUDIO.pk: (proof("cdn.aozora.example", subdomains=False),)}
     assert answer(url_item(), hosts=by_dns, **terms).decision == Decision.PERMITTED
     assert answer(url_item(), hosts=by_file_on_parent, **terms).reason == Reason.HOST_UNVERIFIED
     assert answer(url_item(), hosts=by_file_on_host, **terms).decision == Decision.PERMITTED
@@ -93,7 +97,7 @@ def test_a_pattern_without_standing_neither_matches_nor_blocks():
     assert (result.decision, result.reason) == (Decision.UNREGISTERED, Reason.NO_MATCH)
 
     owners = work(title="Owner's cel")
-    proven = {STUDIO.pk: (ProvenHost("cdn.aozora.example", covers_subdomains=False),)}
+    proven = {STUDIO.pk: (proof("cdn.aozora.example", subdomains=False),)}
     other_pattern = work(SQUATTER, title="Squatter's pattern")
     result = answer(url_item(), exact={owners.id: {Method.URL}}, patterns={other_pattern.id},
                     works=[owners, other_pattern], hosts=proven, grants={owners.id: [open_grant()]})
@@ -103,7 +107,7 @@ def test_a_pattern_without_standing_neither_matches_nor_blocks():
 
 def test_a_proven_pattern_permits():
     pattern = work()
-    proven = {STUDIO.pk: (ProvenHost("aozora.example", covers_subdomains=True),)}
+    proven = {STUDIO.pk: (proof("aozora.example", subdomains=True),)}
     result = answer(url_item(), patterns={pattern.id}, works=[pattern], hosts=proven,
                     grants={pattern.id: [open_grant()]})
     assert result.decision == Decision.PERMITTED
