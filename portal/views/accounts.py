@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -35,8 +36,10 @@ from registry.exceptions import KyokaError, ValidationFailed
 from registry.models import Invitation, Membership, Organization
 from registry.services.accounts import (
     account_confirm_email,
+    account_confirm_email_by_reset,
     account_sign_up,
     email_confirmation_send,
+    email_confirmation_user,
     email_confirmed,
     invitation_accept,
     invitation_accept_with_new_account,
@@ -78,6 +81,11 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     template_name = "web/accounts/password_reset_confirm.html"
     success_url = reverse_lazy("web:password_reset_complete")
 
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        account_confirm_email_by_reset(user=form.user)  # the reset link came to the address
+        return response
+
 
 class PasswordResetCompleteView(auth_views.PasswordResetCompleteView):
     template_name = "web/accounts/password_reset_complete.html"
@@ -104,26 +112,25 @@ def signup_sent(request: HttpRequest) -> HttpResponse:
 
 
 def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
-    """The link in the confirmation mail. It confirms the address it was made for, nothing else.
+    """The link in the confirmation mail, opened by the account it was made for (logged in).
 
-    The first time, it also signs the person in (the link proves the mailbox, as a password reset
-    link would): sign-up → mail → link → create an organisation. A replayed link only confirms.
+    Not logged in: log in first (the login page returns here). The mailbox and the password together
+    confirm the address; see registry.services.accounts.account_confirm_email.
     """
     try:
-        user, newly_confirmed = account_confirm_email(token=token)
+        user = email_confirmation_user(token)
     except KyokaError as exc:
         return render(request, "web/accounts/email_confirm_failed.html", {"message": exc.message}, status=404)
-    if request.user.is_authenticated and request.user.pk == user.pk:
-        request.session[SESSION_EMAIL_CONFIRMED] = True
-        messages.success(request, _("Your address is confirmed."))
-        return redirect("web:home")
-    if newly_confirmed:
-        login(request, user, backend=BACKEND)
-        request.session[SESSION_EMAIL_CONFIRMED] = True
-        messages.success(request, _("Your address is confirmed."))
-        return redirect("web:home")
-    messages.success(request, _("Your address is confirmed. Log in to continue."))
-    return redirect("web:login")
+    if not request.user.is_authenticated:
+        messages.info(request, _("Log in to confirm your address."))
+        return redirect_to_login(request.get_full_path(), reverse("web:login"))
+    try:
+        account_confirm_email(actor=Actor.for_user(request.user), token=token)
+    except KyokaError as exc:
+        return render(request, "web/accounts/email_confirm_failed.html", {"message": exc.message}, status=403)
+    request.session[SESSION_EMAIL_CONFIRMED] = True
+    messages.success(request, _("Your address %(email)s is confirmed.") % {"email": user.email})
+    return redirect("web:home")
 
 
 @login_required

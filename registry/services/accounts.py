@@ -157,13 +157,8 @@ def email_confirmation_send(*, user: AbstractBaseUser) -> None:
         notify_after_commit(notify_email_confirmation, user_id=user.pk)
 
 
-@transaction.atomic
-def account_confirm_email(*, token: str) -> tuple[AbstractBaseUser, bool]:
-    """Confirm the address the token was made for; answer the account and whether this confirmed it.
-
-    Raises NotFound for any bad or old token. Only the first confirmation counts as new, so a
-    caller that signs the person in on it (the portal does) does so once per link, not on replay.
-    """
+def email_confirmation_user(token: str) -> AbstractBaseUser:
+    """The account a confirmation link was made for; NotFound for a bad, old or outdated token."""
     max_age = timedelta(days=settings.KYOKA_EMAIL_CONFIRMATION_DAYS)
     try:
         claim = signing.loads(token, salt=CONFIRMATION_SALT, max_age=max_age)
@@ -172,16 +167,45 @@ def account_confirm_email(*, token: str) -> tuple[AbstractBaseUser, bool]:
     user = get_user_model().objects.filter(pk=claim.get("user"), email=claim.get("email"), is_active=True).first()
     if user is None:
         raise NotFound(_("This confirmation link is not valid or has expired. Log in to get a new one."))
+    return user
+
+
+def account_confirm_email(*, actor: Actor, token: str) -> bool:
+    """Confirm an address: the link (the mailbox) followed by the account itself (its password).
+
+    Both are needed. A link alone would let someone who signed up with another person's address
+    (and so knows the password) have that person confirm it by a click, and keep an account in
+    their name; a login alone proves no mailbox. Answers whether this confirmed it.
+    """
+    user = email_confirmation_user(token)
+    if actor.user_or_none is None or actor.user_or_none.pk != user.pk:
+        raise PermissionDenied(
+            _("This confirmation link is for another account. Log in with the address it was sent to.")
+        )
+    return do_account_confirm_email(acting=actor, user=user)
+
+
+def account_confirm_email_by_reset(*, user: AbstractBaseUser) -> bool:
+    """A completed password reset proves the mailbox and sets the password: the address is confirmed.
+
+    (The caller checked Django's reset token.) This is also how the owner of an address takes it back
+    from an unconfirmed account someone else made with it: reset, then log in.
+    """
+    return do_account_confirm_email(acting=Actor.for_user(user), user=user)
+
+
+@transaction.atomic
+def do_account_confirm_email(*, acting: Actor, user: AbstractBaseUser) -> bool:
     profile, _created = UserProfile.objects.select_for_update().get_or_create(user=user)
     if profile.email_confirmed_at is not None:
-        return user, False
+        return False
     profile.email_confirmed_at = timezone.now()
     profile.save(update_fields=["email_confirmed_at"])
     audit_append(
-        actor=Actor.for_user(user), action="account.confirm_email", object_type="user", object_id=str(user.pk),
+        actor=acting, action="account.confirm_email", object_type="user", object_id=str(user.pk),
         data={"email_confirmed_at": {"old": None, "new": profile.email_confirmed_at}},
     )
-    return user, True
+    return True
 
 
 def user_set_language(*, user: AbstractBaseUser, language: str) -> None:

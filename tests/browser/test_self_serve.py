@@ -20,13 +20,19 @@ pytestmark = pytest.mark.django_db(transaction=True)
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def confirm_email_if_asked(page) -> None:
-    """Sign-up may ask to confirm the address first: follow the link the registry mailed."""
+def confirm_email_if_asked(page, email: str, password: str) -> None:
+    """Sign-up may ask to confirm the address first: follow the link the registry mailed, and log in
+    when the link asks for it (the mailbox and the password together confirm the address)."""
     if "/organisations/new/" in page.url:
         return
     links = [m for message in mail.outbox for m in re.findall(r"https?://\S+/accounts/confirm/\S+", message.body)]
     assert links, f"sign-up ended on {page.url} without a confirmation mail"
     page.goto(links[-1])
+    if "/accounts/login/" in page.url:
+        page.fill("input[name=username]", email)
+        page.fill("input[name=password]", password)
+        page.click("form.stack button[type=submit]")
+        page.wait_for_load_state()
 
 
 def sign_up_a_studio(page, email: str, name: str) -> None:
@@ -36,7 +42,7 @@ def sign_up_a_studio(page, email: str, name: str) -> None:
     page.fill("input[name=password]", "a-long-passphrase-42")
     page.click("form.stack button[type=submit]")
     page.wait_for_load_state()
-    confirm_email_if_asked(page)
+    confirm_email_if_asked(page, email, "a-long-passphrase-42")
     page.wait_for_url(re.compile(r"/organisations/new/"))
     assert_fits_phone(page)
     page.fill("input[name=name]", name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -88,14 +89,37 @@ def test_the_confirm_page_sends_the_link_again(client):
 
 
 @MAILS
-def test_the_first_click_on_the_link_signs_in_a_replay_does_not(client):
+def test_the_link_confirms_only_once_its_account_logs_in(client):
     client.post(reverse("web:signup"), {"email": "new@example.com", "password": PASSWORD})
     link = confirmation_link()
+    response = client.get(link)
+    assert response["Location"] == f"{reverse('web:login')}?next={quote(link)}"
+    assert UserProfile.objects.get(user__username="new@example.com").email_confirmed_at is None
+    response = client.post(f"{reverse('web:login')}?next={link}",
+                           {"username": "new@example.com", "password": PASSWORD, "next": link})
+    assert response["Location"] == link
     assert client.get(link)["Location"] == reverse("web:home")
     assert client.get(reverse("web:home"))["Location"] == reverse("web:organization_create")
-    replay = Client()
-    assert replay.get(link)["Location"] == reverse("web:login")
-    assert "_auth_user_id" not in replay.session
+
+
+@MAILS
+def test_a_squatted_address_is_not_confirmed_by_its_owners_click_and_a_reset_takes_it_back(client):
+    Client().post(reverse("web:signup"), {"email": "victim@example.com", "password": "the-squatters-password-1"})
+    link = confirmation_link()
+    # The real owner clicks: they cannot log in with a password they never chose.
+    owner = Client()
+    assert owner.get(link)["Location"].startswith(reverse("web:login"))
+    assert UserProfile.objects.get(user__username="victim@example.com").email_confirmed_at is None
+    # A password reset (the mailbox again) sets their own password and confirms the address.
+    owner.post(reverse("web:password_reset"), {"email": "victim@example.com"})
+    reset = re.search(r"(/accounts/reset/[^/\s]+/[^/\s]+/)", mail.outbox[-1].body).group(1)
+    form_page = owner.get(reset, follow=True)
+    new_password = {"new_password1": "owners-own-pass-9", "new_password2": "owners-own-pass-9"}
+    assert owner.post(form_page.redirect_chain[-1][0], new_password).status_code == 302
+    assert UserProfile.objects.get(user__username="victim@example.com").email_confirmed_at is not None
+    squatter = Client()
+    squatter.post(reverse("web:login"), {"username": "victim@example.com", "password": "the-squatters-password-1"})
+    assert "_auth_user_id" not in squatter.session
 
 
 @MAILS
@@ -104,6 +128,7 @@ def test_signup_confirm_then_create_a_studio(client):
     link = confirmation_link()
     client.post(reverse("web:login"), {"username": "new@example.com", "password": PASSWORD})
     assert client.get(link)["Location"] == reverse("web:home")
+    assert client.get(reverse("web:organization_create")).status_code == 200
     assert UserProfile.objects.get(user__username="new@example.com").email_confirmed_at is not None
     response = client.post(reverse("web:organization_create"), {"name": "Studio Hikari", "kind": "rightsholder"})
     assert response.status_code == 302

@@ -15,6 +15,7 @@ from registry.exceptions import Conflict, PermissionDenied, ValidationFailed
 from registry.models import AuditEvent, Invitation, Membership, UserProfile
 from registry.services.accounts import (
     account_confirm_email,
+    account_confirm_email_by_reset,
     account_sign_up,
     email_canonical,
     email_confirmation_token,
@@ -102,10 +103,28 @@ def test_the_confirmation_token_confirms_once_and_is_audited():
     account_sign_up(email="new@example.com", password="a-long-pass-phrase-7")
     user = User.objects.get()
     token = email_confirmation_token(user)
-    assert account_confirm_email(token=token) == (user, True)
-    assert account_confirm_email(token=token) == (user, False)
+    assert account_confirm_email(actor=Actor.for_user(user), token=token) is True
+    assert account_confirm_email(actor=Actor.for_user(user), token=token) is False
     assert email_confirmed(user)
     assert AuditEvent.objects.filter(action="account.confirm_email").count() == 1
+
+
+def test_a_link_confirms_only_for_the_account_it_was_made_for(make_user):
+    """Someone who signed up with another person's address cannot have that person confirm it by a click."""
+    account_sign_up(email="victim@example.com", password="the-squatters-password-1")
+    squatted = User.objects.get(username="victim@example.com")
+    token = email_confirmation_token(squatted)
+    for actor in (Actor.for_user(make_user("someone@example.com")), Actor.for_operator("anonymous")):
+        with pytest.raises(PermissionDenied):
+            account_confirm_email(actor=actor, token=token)
+    assert not email_confirmed(squatted)
+
+
+def test_a_completed_password_reset_confirms_the_address():
+    account_sign_up(email="reset@example.com", password="a-long-pass-phrase-7")
+    user = User.objects.get()
+    assert account_confirm_email_by_reset(user=user) is True
+    assert email_confirmed(user)
 
 
 def test_users_made_by_an_administrator_may_act(make_user):
