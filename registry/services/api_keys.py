@@ -6,12 +6,13 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize, authorize_reviewer
-from registry.exceptions import Conflict, ValidationFailed
+from registry.exceptions import Conflict, LimitReached, ValidationFailed
 from registry.models import API_KEY_SCOPES, ApiKey, Membership, Organization
 from registry.services.audit import audit_append
 
@@ -45,6 +46,16 @@ def do_api_key_create(
         raise ValidationFailed(
             _("Unknown or missing scopes."),
             fields={"scopes": [_("Choose from %(scopes)s.") % {"scopes": ", ".join(API_KEY_SCOPES)}]},
+        )
+    # Quotas are per organisation, so more keys buy no more work; the cap keeps key sprawl (and
+    # the secrets to guard) bounded. The organisation's row lock makes two concurrent creations
+    # count each other.
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    limit = settings.KYOKA_MAX_API_KEYS_PER_ORGANIZATION
+    if ApiKey.objects.filter(organization=organization, revoked_at__isnull=True).count() >= limit:
+        raise LimitReached(
+            _("Your organisation already holds %(limit)d active API keys, the most it may; revoke one first.")
+            % {"limit": limit}
         )
     prefix = secrets.token_hex(4)
     raw_key = f"{KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
