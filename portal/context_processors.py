@@ -11,6 +11,7 @@ from django.utils import timezone
 from portal.middleware import TIME_ZONES
 from portal.views.common import current_membership
 from registry.access import Actor
+from registry.services.accounts import user_language
 
 # How long the dashboards keep saying "verified" after a reviewer verified the organisation.
 VERIFIED_NEWS_FOR = timedelta(days=14)
@@ -28,6 +29,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
         "verified_recently": bool(organization and organization.verified_at
                                   and organization.verified_at > timezone.now() - VERIFIED_NEWS_FOR),
         "time_zones": TIME_ZONES,
+        "mail_language": user_language(request.user),
         "is_reviewer": Actor.for_user(request.user).is_reviewer,  # who gets the desk link
         "current_membership": membership,
         "current_org": membership.organization if membership else None,

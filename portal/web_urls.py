@@ -3,7 +3,7 @@
 from django.urls import path
 from django.views.i18n import set_language
 
-from portal.views import accounts, developer, disputes, hosts, public, studio, uploads, verification
+from portal.views import accounts, developer, disputes, hosts, preferences, public, studio, uploads, verification
 
 app_name = "web"
 
@@ -69,6 +69,7 @@ urlpatterns = [
          name="dispute_evidence"),
     # Preferences
     path("preferences/time-zone/", accounts.time_zone_set, name="time_zone_set"),
+    path("preferences/mail-language/", preferences.mail_language_set, name="mail_language_set"),
     # AI developers
     path("developer/", developer.dashboard, name="developer_dashboard"),
     path("developer/keys/", developer.api_keys, name="api_keys"),

@@ -60,3 +60,18 @@ def test_a_form_error_says_the_chosen_file_must_be_chosen_again(studio_client, p
     assert response.status_code == 200 and 'id="files-lost"' in response.content.decode()
     without_file = studio_client.post(reverse("web:work_register"), {"title": "", "external_ref": "X-1"})
     assert 'id="files-lost"' not in without_file.content.decode()
+
+
+def test_a_person_chooses_the_language_of_their_mail(studio):
+    from registry.services.accounts import user_language
+    from tests.conftest import owner_of
+
+    person = owner_of(studio)
+    client = client_for(person)
+    page = client.get(reverse("web:studio_dashboard")).content.decode()
+    assert 'name="mail_language"' in page and 'value="en" lang="en" selected' in page
+    response = client.post(reverse("web:mail_language_set"), {"mail_language": "ja", "next": "/studio/"})
+    assert response.status_code == 302 and response["Location"] == "/studio/"
+    assert user_language(person) == "ja"
+    client.post(reverse("web:mail_language_set"), {"mail_language": "xx", "next": "https://evil.example/"})
+    assert user_language(person) == "ja"
