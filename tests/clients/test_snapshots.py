@@ -100,6 +100,9 @@ def test_sync_applies_deltas_and_a_revocation_leaves_the_next_snapshot(kyoka_ser
     client = Client(kyoka_server.url, kyoka_server.key)
     first, kind = Snapshot.sync(client, purpose="train-ai", directory=tmp_path)
     assert kind == "full" and first.decide({"sha256": digest}).permitted
+    # A permitted answer carries the snapshot's id and signature as its proof.
+    proof = first.decide({"sha256": digest})
+    assert proof.proof == first.info.snapshot_id and proof.signature.count(".") == 2
 
     do_grant_revoke(acting=OPERATOR, grant=grant)
     second, kind = Snapshot.sync(client, purpose="train-ai", directory=tmp_path)

@@ -52,6 +52,7 @@ class Decision:
     error: str | None = None
     similar: list[dict[str, Any]] | None = None  # similar works (pHash): never permission, someone to ask
     phash: str | None = None  # a local image's pHash, when it was asked about too
+    signature: str | None = None  # the Receipt-Signature of the body `proof` names
 
     def as_row(self) -> dict[str, Any]:
         row = {
@@ -251,7 +252,7 @@ class Client:
                 decisions.append(Decision(
                     ref=ref, checked=result.get("checked") or {k: v for k, v in item.items() if k != "ref"},
                     decision=str(decision), permitted=result.get("permitted") is True and decision == "permitted",
-                    reason=result.get("reason"), proof=check_id, index=position,
+                    reason=result.get("reason"), proof=check_id, index=position, signature=signature,
                     similar=result.get("similar") if isinstance(result.get("similar"), list) else None,
                 ))
             return decisions, None

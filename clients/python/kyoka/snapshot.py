@@ -118,6 +118,7 @@ class Snapshot:
                 excepted = frozenset(keys["url_pattern_except"].get(pattern, ()))
                 self.patterns[host].append((pattern, grants, excepted))
         self._valid_until = _parse_time(latest["valid_until"])
+        self.signature: str | None = None  # set when loaded from disk: the latest body's signature
         self._clock = clock
 
     def chain_documents(self) -> list[dict[str, Any]]:
@@ -151,6 +152,7 @@ class Snapshot:
         ):
             raise BadResponse("the stored snapshot was issued for other terms")
         snapshot.folder = folder
+        snapshot.signature = (folder / f"{snapshot.info.snapshot_id}.jws").read_text().strip()
         snapshot.ensure_valid()
         return snapshot
 
@@ -293,6 +295,6 @@ class Snapshot:
         checked = {k: v for k, v in item.items() if k != "ref"}
         if grants:
             return Decision(ref=ref, checked=checked, decision="permitted", permitted=True,
-                            proof=self.info.snapshot_id)
+                            proof=self.info.snapshot_id, signature=self.signature)
         return Decision(ref=ref, checked=checked, decision="not_permitted", permitted=False,
-                        reason="not_in_snapshot", proof=self.info.snapshot_id)
+                        reason="not_in_snapshot", proof=self.info.snapshot_id, signature=self.signature)
