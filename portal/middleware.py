@@ -127,10 +127,11 @@ class EmailConfirmationRequiredMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponseBase:
         user = getattr(request, "user", None)
-        if user is None or not user.is_authenticated or request.session.get(SESSION_EMAIL_CONFIRMED):
+        if user is None or not user.is_authenticated or request.session.get(SESSION_EMAIL_CONFIRMED) == user.pk:
             return self.get_response(request)
         if email_confirmed(user):
-            request.session[SESSION_EMAIL_CONFIRMED] = True
+            # Remembered for this session and this account only, so the check costs one query per login.
+            request.session[SESSION_EMAIL_CONFIRMED] = user.pk
             return self.get_response(request)
         if request.path.startswith(_OPEN_PREFIXES) or request.path in {reverse(n) for n in _OPEN_TO_UNCONFIRMED}:
             return self.get_response(request)

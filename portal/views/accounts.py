@@ -128,7 +128,7 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
         account_confirm_email(actor=Actor.for_user(request.user), token=token)
     except KyokaError as exc:
         return render(request, "web/accounts/email_confirm_failed.html", {"message": exc.message}, status=403)
-    request.session[SESSION_EMAIL_CONFIRMED] = True
+    request.session[SESSION_EMAIL_CONFIRMED] = request.user.pk
     messages.success(request, _("Your address %(email)s is confirmed.") % {"email": user.email})
     return redirect("web:home")
 
@@ -137,7 +137,7 @@ def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
 def email_confirm_pending(request: HttpRequest) -> HttpResponse:
     """What an account with an unconfirmed address sees instead of everything else."""
     if email_confirmed(request.user):
-        request.session[SESSION_EMAIL_CONFIRMED] = True
+        request.session[SESSION_EMAIL_CONFIRMED] = request.user.pk
         return redirect("web:home")
     if request.method == "POST":
         email_confirmation_send(user=request.user)
