@@ -446,3 +446,22 @@ def test_production_settings_hash_passwords_with_argon2():
     result = subprocess.run([sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True,
                             timeout=120)
     assert result.stdout.split() == ["argon2", "True"], result.stderr
+
+
+def test_concurrent_failures_are_all_counted(settings):
+    """Forty failures at once from eight threads: the Redis counter ends at exactly forty."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import redis
+    from django.core.cache import cache
+    from django.test import RequestFactory
+
+    from portal.login_throttle import login_failed
+
+    request = RequestFactory().post("/")
+    request.client_address = "203.0.113.77"
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _n: login_failed(request, "Busy@Example.com"), range(40)))
+    raw = redis.Redis.from_url(settings.REDIS_URL)
+    counts = sorted(int(raw.get(key)) for key in raw.keys(cache.make_key("login-failures:*")))
+    assert counts == [40, 40, 40, 40]
