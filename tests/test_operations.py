@@ -217,3 +217,24 @@ def test_gunicorns_access_log_goes_through_the_mask_as_json(tmp_path):
     access = [line for line in lines if line["logger"] == "gunicorn.access"]
     assert any("/invitations/***" in line["message"] for line in access), lines
     assert "s3cr3t" not in log.read_text() and "eyJpZCI6Ijk5In0" not in log.read_text()
+
+
+def test_with_a_multiprocess_directory_metrics_add_up_every_process(tmp_path):
+    """Two processes record checks into one PROMETHEUS_MULTIPROC_DIR; a third serves their sum."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+           "KYOKA_ENV_FILE": str(tmp_path / "none.env")}
+    record = ("import django; django.setup(); from collections import Counter; "
+              "from registry.metrics import record_check; record_check(Counter(permitted=3), 'search', 0.01)")
+    for _process in range(2):
+        subprocess.run([sys.executable, "-c", record], cwd=root, env=env, check=True, timeout=120)
+    serve = ("import django; django.setup(); from registry.metrics import render_metrics; "
+             "print(render_metrics()[0].decode())")
+    result = subprocess.run([sys.executable, "-c", serve], cwd=root, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert 'kyoka_check_items_total{decision="permitted",purpose="search"} 6.0' in result.stdout, result.stderr
