@@ -197,7 +197,14 @@ class Snapshot:
             if _UUID.fullmatch(old.stem) and old.stem not in chain:
                 old.unlink()
                 old.with_suffix(".jws").unlink(missing_ok=True)
-        return cls.load(purpose=purpose, territory=territory, context=context, directory=folder), kind
+        try:
+            return cls.load(purpose=purpose, territory=territory, context=context, directory=folder), kind
+        except BadResponse:
+            if kind != "delta":
+                raise
+            # The delta did not replay to the key count it was signed with: start over, in full.
+            (folder / "chain.json").write_text("[]")  # kept, so the folder stays this one
+            return cls.sync(client, purpose=purpose, territory=territory, context=context, directory=folder)
 
     # --- Deciding --------------------------------------------------------------------------------
 
