@@ -118,7 +118,7 @@ def test_sync_applies_deltas_and_a_revocation_leaves_the_next_snapshot(kyoka_ser
 
 
 def test_an_expired_snapshot_refuses_to_decide(kyoka_server, run_kyoka, tmp_path):
-    kyoka_server.grant(kyoka_server.work(image_seed=120), valid_until=timezone.now() + timedelta(seconds=4))
+    kyoka_server.grant(kyoka_server.work(image_seed=120), valid_until=timezone.now() + timedelta(seconds=10))
     digest = hashlib.sha256(make_image_bytes(120)).hexdigest()
     synced = run_kyoka("sync", "--purpose", "train-ai", url=kyoka_server.url, key=kyoka_server.key)
     assert synced.returncode == 0, synced.stderr
