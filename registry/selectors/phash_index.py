@@ -4,7 +4,7 @@ Why: a batch of 100 phash items at distance 8 needs ~70,000 band probes (see
 `matching.fingerprints.band_probes`). PostgreSQL answers each probe with an index descent, which
 over a million hashes costs hundreds of milliseconds; numpy does the same probes in a few.
 
-Why shared: the arrays take ~76 MB at 1M hashes (~440 MB at 10M, the bucket tables being fixed).
+Why shared: the arrays take ~98 MB at 1M hashes (~700 MB at 10M, the bucket tables being fixed).
 Built per process, four web workers would hold four copies and each would pay a cold load on its
 first near-match request. Instead one process builds the arrays into a file, and every process
 memory-maps it: the pages sit once in the page cache, however many workers map them.
@@ -50,7 +50,7 @@ from django.db import connections
 from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
 
 RECONCILE_SECONDS = 30.0
-_MAGIC = b"KYOKAPH1"
+_MAGIC = b"KYOKAPH2"
 _ALIGN = 64
 
 
@@ -89,9 +89,12 @@ class _Shared:
     ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     values: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     works: np.ndarray = field(default_factory=lambda: np.empty((0, 16), np.uint8))
-    # Per band, a bucket table: the rows whose band value is k are order[offsets[k]:offsets[k + 1]].
+    # Per band, a bucket table: the rows whose band value is k are order[offsets[k]:offsets[k + 1]],
+    # and their hash values, in the same order, banded[offsets[k]:offsets[k + 1]] (so a bucket's
+    # candidates are read in one run instead of one random access each).
     offsets: list[np.ndarray] = field(default_factory=list)
     order: list[np.ndarray] = field(default_factory=list)
+    banded: list[np.ndarray] = field(default_factory=list)
     nbytes: int = 0
 
 
@@ -108,6 +111,7 @@ def _write_index(path: str, generation: int, ids: np.ndarray, values: np.ndarray
     arrays: dict[str, np.ndarray] = {"ids": ids, "values": values, "works": works}
     for band, (bits, band_values) in enumerate(zip(BAND_BITS, phash_bands_array(values), strict=True)):
         arrays[f"order{band}"] = np.argsort(band_values, kind="stable").astype(np.int32)
+        arrays[f"banded{band}"] = values[arrays[f"order{band}"]]
         counts = np.bincount(band_values, minlength=1 << bits)
         arrays[f"offsets{band}"] = np.concatenate([[0], np.cumsum(counts)]).astype(np.int32)
     layout, offset = {}, 0
@@ -151,7 +155,8 @@ def _map_index(path: str) -> _Shared:
         generation=header["generation"], inode=(status.st_dev, status.st_ino), max_id=header["max_id"],
         count=header["count"], id_sum=header["id_sum"], ids=views["ids"], values=views["values"],
         works=views["works"], offsets=[views[f"offsets{b}"] for b in range(3)],
-        order=[views[f"order{b}"] for b in range(3)], nbytes=int(mapped.nbytes),
+        order=[views[f"order{b}"] for b in range(3)], banded=[views[f"banded{b}"] for b in range(3)],
+        nbytes=int(mapped.nbytes),
     )
 
 
@@ -187,9 +192,9 @@ class PhashIndex:
         limits = np.array([limit for _, limit in queries], np.int64)
         if shared.count:
             query_bands = phash_bands_array(targets)
-            candidate_rows, candidate_owner = [], []
+            close_rows, close_owner, close_distance = [], [], []
             for band in range(3):
-                offsets, order = shared.offsets[band], shared.order[band]
+                offsets, order, banded = shared.offsets[band], shared.order[band], shared.banded[band]
                 for radius in np.unique(limits // 3):
                     owners = np.flatnonzero(limits // 3 == radius)
                     masks = _masks(BAND_BITS[band], int(radius))
@@ -203,17 +208,28 @@ class PhashIndex:
                     total = int(counts.sum())
                     if not total:
                         continue
-                    # Expand each bucket [start, end) into its positions in the band's order.
+                    # Expand each bucket [start, end) into its positions in the band's order; the
+                    # values there are contiguous, and only the close ones are mapped back to rows.
                     positions = np.repeat(starts - (np.cumsum(counts) - counts), counts) + np.arange(total)
-                    candidate_rows.append(order[positions])
-                    candidate_owner.append(np.repeat(probe_owner, counts))
-            if candidate_rows:
-                rows, owners = np.concatenate(candidate_rows), np.concatenate(candidate_owner)
-                distances = np.bitwise_count((shared.values[rows] ^ targets[owners]).view(np.uint64))
-                close = distances <= limits[owners]
-                for row, owner, distance in zip(rows[close], owners[close], distances[close], strict=True):
-                    self._keep(results[owner], uuid.UUID(bytes=shared.works[row].tobytes()), int(distance),
-                               int(shared.ids[row]))
+                    owners_here = np.repeat(probe_owner, counts)
+                    distances = np.bitwise_count((banded[positions] ^ targets[owners_here]).view(np.uint64))
+                    close = distances <= limits[owners_here]
+                    close_rows.append(order[positions[close]])
+                    close_owner.append(owners_here[close])
+                    close_distance.append(distances[close])
+            if close_rows:
+                rows, owners, distances = (np.concatenate(close_rows), np.concatenate(close_owner),
+                                           np.concatenate(close_distance))
+                # A row found through two bands counts once; then one Python object per distinct work.
+                _, first = np.unique(owners.astype(np.int64) * (shared.count + 1) + rows, return_index=True)
+                rows, owners, distances = rows[first], owners[first], distances[first]
+                distinct = np.unique(rows)
+                packed = shared.works[distinct].tobytes()
+                work_of = {row: uuid.UUID(bytes=packed[16 * n: 16 * n + 16]) for n, row in enumerate(distinct.tolist())}
+                row_ids = shared.ids[rows].tolist()
+                for row, owner, distance, row_id in zip(rows.tolist(), owners.tolist(), distances.tolist(), row_ids,
+                                                        strict=True):
+                    self._keep(results[owner], work_of[row], distance, row_id)
         for row_id, value, work in zip(tail.ids, tail.values, tail.works, strict=True):
             for index, (target, limit) in enumerate(queries):
                 distance = ((value ^ target) & 0xFFFFFFFFFFFFFFFF).bit_count()
