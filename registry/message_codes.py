@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils import translation
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -19,18 +20,22 @@ MESSAGES = {
         "“%(later_title)s” (%(later_ref)s), registered by %(later_owner)s, matches “%(earlier_title)s” "
         "(%(earlier_ref)s), registered earlier by %(earlier_owner)s: %(shared)s."
     ),
-    # Bulk upload rows (registry/uploads/rows.py).
+    # Bulk upload rows (registry/uploads/rows.py); the English is the report's wording, word for word.
     "upload.required": _("This field is required."),
     "upload.must_be_text": _("Must be text."),
+    "upload.parent_must_be_text": _("Must be text: the external_ref of the parent work."),
+    "upload.duplicate_ref": _(
+        "'%(ref)s' already appears on row %(row)s; an external_ref may appear only once in a manifest."),
+    "upload.hierarchy_broken": _(
+        "'%(ref)s' makes a cycle within the manifest, or a chain of works more than %(depth)s deep."),
     "upload.not_a_year": _("Not a year: %(value)s."),
     "upload.not_a_sha256": _("Not a SHA-256: expected 64 hex characters."),
     "upload.too_many_references": _("At most %(limit)s per row."),
-    "upload.list_grammar": _("Must be text separated by “%(separator)s”, or a list of text."),
+    "upload.list_grammar": _("Must be text separated by '%(separator)s', or a list of text."),
     "upload.no_archive": _("Names a file, but the upload has no archive."),
-    "upload.not_in_archive": _("The archive has no file “%(name)s”."),
+    "upload.not_in_archive": _("The archive has no file '%(name)s'."),
     "upload.phash_needs_sha256": _("A phash needs the file's sha256 as well (or the file itself)."),
-    "upload.sha256_mismatch": _("Does not match the file “%(name)s”, whose SHA-256 is %(sha256)s."),
-    "upload.duplicate_ref": _("The same external_ref appears earlier in this manifest (row %(row)s)."),
+    "upload.sha256_mismatch": _("Does not match the file '%(name)s', whose SHA-256 is %(sha256)s."),
 }
 # How one shared reference reads inside a conflict statement.
 SHARED_REFERENCE = {
@@ -55,3 +60,19 @@ def message_render(code: str, params: dict[str, Any] | None, fallback: str = "")
         return gettext(template) % values
     except (KeyError, TypeError, ValueError):
         return fallback
+
+
+class CodedMessage(str):
+    """A message that is its English text (for reports and logs) and also a code with values."""
+
+    code: str
+    params: dict[str, Any]
+
+
+def coded(code: str, **params: Any) -> CodedMessage:
+    """The message `code` in English, carrying its code and values to be stored beside it."""
+    with translation.override("en"):
+        text = gettext(MESSAGES[code]) % params if params else gettext(MESSAGES[code])
+    message = CodedMessage(text)
+    message.code, message.params = code, params
+    return message

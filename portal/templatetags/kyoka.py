@@ -145,3 +145,18 @@ def moment(value):
     from django.utils.dateparse import parse_datetime
 
     return parse_datetime(value) if isinstance(value, str) else value
+
+
+@register.filter
+def upload_error_text(error) -> str:
+    """A bulk upload row error in the reader's language.
+
+    Coded errors render from their code; the rest were written by the worker in English from the
+    registry's own catalog (a service's field error such as "This field is required."), so the stored
+    text is itself a msgid: translated when it is one, shown as stored otherwise.
+    """
+    from django.utils.translation import gettext
+
+    from registry.message_codes import message_render
+
+    return message_render(error.code, error.params, gettext(error.message) if error.message else "")

@@ -333,7 +333,7 @@ def _commit_chunk(upload: BulkUpload, actor: Actor, position: int, rows: list[Pr
         failed = [row for row in rows if row.errors or written.errors.get(row.number)]
         BulkUploadError.objects.bulk_create([
             BulkUploadError(upload=locked, row=row.number, external_ref=row.external_ref[:255], field=name[:50],
-                            message=message)
+                            message=message, code=getattr(message, "code", ""), params=getattr(message, "params", {}))
             for row in failed
             for name, message in [*row.errors, *written.errors.get(row.number, [])]
         ])

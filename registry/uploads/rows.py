@@ -21,6 +21,7 @@ from django.core.files.storage import default_storage
 
 from registry.exceptions import ValidationFailed
 from registry.matching.fingerprints import FileRejected, fingerprint_file, phash_from_hex
+from registry.message_codes import coded
 from registry.models import ContentFile, Work
 from registry.models.works import MAX_WORK_DEPTH
 from registry.services.references import Content, UrlReference, parse_references
@@ -61,17 +62,11 @@ def prepare_row(row: IndexedRow, archive: SafeArchive | None) -> PreparedRow:
     values = row.values
     _check_fields(values, prepared)
     if row.first_number is not None:
-        errors.append(("external_ref", (
-            f"'{row.external_ref}' already appears on row {row.first_number}; "
-            "an external_ref may appear only once in a manifest."
-        )))
+        errors.append(("external_ref", coded("upload.duplicate_ref", ref=row.external_ref, row=row.first_number)))
     if "parent_ref" in values and values["parent_ref"] not in (None, "") and not row.parent_ref:
-        errors.append(("parent_ref", "Must be text: the external_ref of the parent work."))
+        errors.append(("parent_ref", coded("upload.parent_must_be_text")))
     elif row.hierarchy_broken:
-        errors.append(("parent_ref", (
-            f"'{row.parent_ref}' makes a cycle within the manifest, or a chain of works more than "
-            f"{MAX_WORK_DEPTH} deep."
-        )))
+        errors.append(("parent_ref", coded("upload.hierarchy_broken", ref=row.parent_ref, depth=MAX_WORK_DEPTH)))
     urls = _text_list(values, "urls", errors) if "urls" in values else None
     identifiers = _text_list(values, "identifiers", errors) if "identifiers" in values else None
     try:
@@ -99,26 +94,26 @@ def _check_fields(values: dict[str, object], prepared: PreparedRow) -> None:
         if name in values:
             text = _text(values[name], joined=(name == "creators"))
             if text is None:
-                errors.append((name, "Must be text."))
+                errors.append((name, coded("upload.must_be_text")))
             else:
                 fields[name] = text.strip()
     if "title" not in values:
-        errors.append(("title", "This field is required."))
+        errors.append(("title", coded("upload.required")))
     if "kind" in values:
         kind = _text(values["kind"])
         if kind is None:
-            errors.append(("kind", "Must be text."))
+            errors.append(("kind", coded("upload.must_be_text")))
         else:
             fields["kind"] = kind.strip().lower() or Work.Kind.OTHER
     if "year" in values:
         year = _year(values["year"])
         if year is False:
-            errors.append(("year", f"Not a year: {str(values['year'])[:20]!r}."))
+            errors.append(("year", coded("upload.not_a_year", value=repr(str(values["year"])[:20]))))
         else:
             fields["year"] = year
     raw_ref = values.get("external_ref")
     if not prepared.external_ref and raw_ref not in (None, "") and _text(raw_ref) is None:
-        errors.append(("external_ref", "Must be text."))
+        errors.append(("external_ref", coded("upload.must_be_text")))
     try:
         work_fields_validate({"external_ref": prepared.external_ref, **fields})
     except ValidationFailed as invalid:
@@ -166,11 +161,11 @@ def _text_list(values: dict[str, object], name: str, errors: list[Problem]) -> l
     elif isinstance(value, list) and all(isinstance(item, str) for item in value):
         items = value
     else:
-        errors.append((name, f"Must be text separated by '{LIST_SEPARATOR}', or a list of text."))
+        errors.append((name, coded("upload.list_grammar", separator=LIST_SEPARATOR)))
         return []
     items = [item.strip() for item in items if item.strip()]
     if len(items) > MAX_REFERENCES_PER_ROW:
-        errors.append((name, f"At most {MAX_REFERENCES_PER_ROW} per row."))
+        errors.append((name, coded("upload.too_many_references", limit=MAX_REFERENCES_PER_ROW)))
         return []
     return items
 
@@ -182,12 +177,12 @@ def _content_columns(
     for name in ("file", "sha256", "phash"):
         text = _text(values.get(name))
         if text is None:
-            errors.append((name, "Must be text."))
+            errors.append((name, coded("upload.must_be_text")))
             text = ""
         texts[name] = text.strip()
     file_name, sha256, phash_text = texts["file"], texts["sha256"].lower(), texts["phash"]
     if sha256 and not _SHA256.fullmatch(sha256):
-        errors.append(("sha256", "Not a SHA-256: expected 64 hex characters."))
+        errors.append(("sha256", coded("upload.not_a_sha256")))
     phash = None
     if file_name:
         try:
@@ -195,16 +190,16 @@ def _content_columns(
         except ValueError as unsafe:
             errors.append(("file", f"'{texts['file']}' is not a path inside the archive: it {unsafe}."))
         if archive is None:
-            errors.append(("file", "Names a file, but the upload has no archive."))
+            errors.append(("file", coded("upload.no_archive")))
         elif not errors and file_name not in archive:
-            errors.append(("file", f"The archive has no file '{file_name}'."))
+            errors.append(("file", coded("upload.not_in_archive", name=file_name)))
     elif phash_text:
         try:
             phash = phash_from_hex(phash_text)
         except ValueError as invalid:
             errors.append(("phash", str(invalid)))
         if not sha256:
-            errors.append(("phash", "A phash needs the file's sha256 as well (or the file itself)."))
+            errors.append(("phash", coded("upload.phash_needs_sha256")))
     return file_name, sha256, phash
 
 
@@ -223,7 +218,7 @@ def _file_content(name: str, sha256: str, archive: SafeArchive | None, errors: l
             errors.append(("file", f"'{name}': {rejected.message}"))
             return None
         if sha256 and sha256 != fingerprint.sha256:
-            errors.append(("sha256", f"Does not match the file '{name}', whose SHA-256 is {fingerprint.sha256}."))
+            errors.append(("sha256", coded("upload.sha256_mismatch", name=name, sha256=fingerprint.sha256)))
             return None
         spool.seek(0)
         stored_name = _store(spool, fingerprint.sha256)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.urls import reverse
 
@@ -55,3 +57,27 @@ def test_the_desk_reads_it_in_the_reviewers_language(conflict, reviewer):
 def test_an_unknown_code_falls_back_to_the_stored_english():
     assert message_render("no.such.code", {}, "stored text") == "stored text"
     assert message_render("dispute.conflict_statement", {"later_title": "x"}, "stored text") == "stored text"
+
+
+@pytest.mark.parametrize("language,expected", [
+    ("en", ["This field is required.", "Not a year: 'MCMXCIX'."]),
+    ("ja", ["この項目は必須です。", "年として読めません：'MCMXCIX'。"]),
+])
+def test_upload_row_errors_read_in_the_readers_language(studio, language, expected):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from registry.services.uploads import bulk_upload_process, bulk_upload_start
+
+    upload = bulk_upload_start(actor=Actor.for_user(owner_of(studio)), organization=studio,
+                               manifest=SimpleUploadedFile("m.csv", b"external_ref,title,year\nA,,\nB,Bee,MCMXCIX\n"))
+    while bulk_upload_process(upload_id=str(upload.pk)):
+        pass
+    # The report keeps the English, word for word; the page renders the code.
+    assert sorted(upload.errors.values_list("message", flat=True)) == ["Not a year: 'MCMXCIX'.",
+                                                                        "This field is required."]
+    # The year is coded by the row parser; the empty title is the works service's own catalog message.
+    assert sorted(upload.errors.values_list("code", flat=True)) == ["", "upload.not_a_year"]
+    page = html.unescape(client_for(owner_of(studio), language=language).get(
+        reverse("web:upload_detail", args=[upload.pk])).content.decode())
+    for text in expected:
+        assert text in page
