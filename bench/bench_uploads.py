@@ -198,7 +198,8 @@ def main() -> None:
 
     results = []
 
-    def scenario(name: str, manifest: Path, rows: int, unit: str, note: str, archive: Path | None = None) -> None:
+    def scenario(name: str, manifest: Path, rows: int, unit: str, note: str, archive: Path | None = None,
+                 passed=None) -> None:
         # autovacuum is off on some development machines; keep the planner's statistics as fresh
         # as autovacuum would between uploads.
         with connection.cursor() as cursor:
@@ -206,18 +207,21 @@ def main() -> None:
         worker = Worker()
         seconds, _ = timed_upload(studio(name), manifest, archive)
         rate = rows / seconds
+        mark = "" if passed is None else ("✓" if passed(seconds, rate) else "✗")
         results.append((name, seconds, f"{rate:,.1f} {unit}/s" if rate < 100 else f"{rate:,.0f} {unit}/s",
-                        worker.peak_rss_mb(), f"{note}; idle worker {worker.idle_rss_mb:,.0f} MB"))
+                        worker.peak_rss_mb(), f"{note}; idle worker {worker.idle_rss_mb:,.0f} MB", mark))
         worker.stop()
         print(f"  {name}: {seconds:,.1f} s", flush=True)
 
     manifest = SCRATCH / "plain.csv"
     write_manifest(manifest, args.rows, prefix="ROW", with_references=False)
-    scenario(f"{args.rows:,} rows, no files", manifest, args.rows, "rows", "budget <= 20 s")
+    scenario(f"{args.rows:,} rows, no files", manifest, args.rows, "rows", "budget <= 20 s",
+             passed=lambda seconds, rate: seconds <= 20)
 
     manifest = SCRATCH / "references.csv"
     write_manifest(manifest, args.rows, prefix="REF")
-    scenario(f"{args.rows:,} rows, a URL + an identifier each", manifest, args.rows, "rows", "budget <= 20 s")
+    scenario(f"{args.rows:,} rows, a URL + an identifier each", manifest, args.rows, "rows", "budget <= 20 s",
+             passed=lambda seconds, rate: seconds <= 20)
 
     if args.images > 0:
         archive = SCRATCH / "images.zip"
@@ -225,7 +229,8 @@ def main() -> None:
         manifest = SCRATCH / "images.csv"
         write_manifest(manifest, args.images, prefix="IMG", with_references=False, files=names)
         scenario(f"{args.images:,} images, 1280x720 PNG, in a ZIP ({archive.stat().st_size / 2**20:,.0f} MB)",
-                 manifest, args.images, "images", "budget >= 20 images/s", archive)
+                 manifest, args.images, "images", "budget >= 20 images/s", archive,
+                 passed=lambda seconds, rate: rate >= 20)
 
     if args.big_rows > 0:  # 0 skips the long memory run (about 11 minutes here)
         manifest = SCRATCH / "big.csv"
@@ -235,8 +240,9 @@ def main() -> None:
 
     print(f"\nBulk uploads: one worker (--pool=solo), {os.cpu_count()} cores, {connection.vendor} "
           f"{connection.pg_version if connection.vendor == 'postgresql' else ''}")
-    table = [("scenario", "seconds to done", "rate", "worker peak RSS", "budget / note")]
-    table += [(name, f"{secs:,.1f}", rate, f"{rss:,.0f} MB", note) for name, secs, rate, rss, note in results]
+    table = [("scenario", "seconds to done", "rate", "worker peak RSS", "budget / note", "")]
+    table += [(name, f"{secs:,.1f}", rate, f"{rss:,.0f} MB", note, mark)
+              for name, secs, rate, rss, note, mark in results]
     widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     for number, row in enumerate(table):
         print(" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
