@@ -19,7 +19,8 @@ OVERFLOW = """() => {
   for (const el of document.body.querySelectorAll("*")) {
     if (!seen(el)) continue;
     const box = el.getBoundingClientRect();
-    if (box.right > width + 1 || (box.left < -1 && box.right > 0)) wide.push(name(el) + " " + Math.round(box.left) + ".." + Math.round(box.right));
+    if (box.right > width + 1 || (box.left < -1 && box.right > 0))
+      wide.push(name(el) + " " + Math.round(box.left) + ".." + Math.round(box.right));
   }
   const lastColumns = [];
   for (const table of document.querySelectorAll("main table")) {

@@ -33,7 +33,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 RAW_CODE = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b|\b(?:user|key|system):\d+\b")
 VISIBLE_TEXT_WITHOUT_CODE = """() => {
   const clone = document.body.cloneNode(true);
-  clone.querySelectorAll("code, .mono, script, style, .visually-hidden, select, textarea, input").forEach(e => e.remove());
+  clone.querySelectorAll("code, .mono, script, style, .visually-hidden, select, textarea, input")
+    .forEach(e => e.remove());
   return clone.innerText;
 }"""
 

@@ -1,4 +1,4 @@
-"""A grant says honestly whether it counts: an unverified studio's grant is issued, not in force; who may use it is chosen."""
+"""A grant says honestly whether it counts (an unverified studio's is issued, not in force); its licensee is chosen."""
 
 from __future__ import annotations
 

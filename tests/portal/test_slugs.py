@@ -1,4 +1,6 @@
 """Organisations named in Japanese get readable, unique slugs."""
+# Japanese expectations hold full-width punctuation on purpose.
+# ruff: noqa: RUF001
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
 """Text Kyoka writes into stored data reads in the reader's language: automatic disputes and their notes."""
+# Japanese expectations hold full-width punctuation on purpose.
+# ruff: noqa: RUF001
 
 from __future__ import annotations
 

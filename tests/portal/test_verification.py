@@ -99,7 +99,8 @@ def test_a_reviewer_verifies_from_the_desk_queue_and_the_studio_is_told(new_stud
         desk.post(reverse("desk:verification-approve", args=[request.pk]), {"note": "法人番号 checked"})
     new_studio.refresh_from_db()
     assert new_studio.is_verified
-    assert sorted(to for m in mail.outbox for to in m.to) == sorted([owner_of(new_studio).email, "legal@sakura.example.jp"])
+    recipients = sorted(to for message in mail.outbox for to in message.to)
+    assert recipients == sorted([owner_of(new_studio).email, "legal@sakura.example.jp"])
     dashboard = new_studio_client.get(reverse("web:studio_dashboard")).content.decode()
     assert 'data-status="verified"' in dashboard and 'id="verification-banner"' not in dashboard
     assert "Nobody is waiting." in desk.get(reverse("desk:verification-queue")).content.decode()
