@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm
 from django.utils.translation import gettext_lazy as _
 
-from portal.login_throttle import login_failed, login_refused
+from portal.login_throttle import login_failed, login_refused, login_succeeded
 from registry.exceptions import ValidationFailed
 from registry.models import Membership
 from registry.services.accounts import email_canonical, email_normalize
@@ -57,10 +57,12 @@ class ThrottledLoginMixin:
         # a username that is no address (an administrator's "admin") is compared as typed.
         self.cleaned_data["username"] = login_username(raw)
         try:
-            return super().clean()
+            cleaned = super().clean()
         except forms.ValidationError:
             login_failed(self.request, raw)
             raise
+        login_succeeded(self.request, raw)
+        return cleaned
 
 
 THROTTLED = _("Too many failed attempts. Please wait a few minutes and try again.")

@@ -88,6 +88,13 @@ def login_failed(request: HttpRequest | None, username: str) -> None:
             cache.set(key, 1, timeout=window)
 
 
+def login_succeeded(request: HttpRequest | None, username: str) -> None:
+    """Forget this pair's failures (a person who mistyped twice starts afresh). The per-user, per-address
+    and site-wide counters stay: logging into one's own account must not reset a spray from that address."""
+    key, _limit = _keys(username, client_address(request))["pair"]
+    cache.delete(key)
+
+
 def _redis_client():
     backend = getattr(cache, "_cache", None)
     get_client = getattr(backend, "get_client", None)

@@ -189,6 +189,22 @@ def test_login_works_below_the_limit(client, make_user):
     assert response.status_code == 302
 
 
+def test_a_successful_login_forgets_that_pairs_failures_only(make_user, settings):
+    settings.KYOKA_LOGIN_FAILURE_LIMIT = 3
+    settings.KYOKA_LOGIN_ADDRESS_FAILURE_LIMIT = 4
+    make_user("typo@example.com")
+    client = Client(REMOTE_ADDR="198.51.100.8")
+    for _ in range(2):
+        login(client, "typo@example.com", "wrong")
+    right = client.post(reverse("web:login"), {"username": "typo@example.com", "password": "pw-12345!"})
+    assert right.status_code == 302
+    client.logout()
+    for _ in range(2):
+        assert "do not match" in login(client, "typo@example.com", "wrong")
+    # Four failures from this address in all: the per-address counter was not reset by the success.
+    assert "Too many failed attempts" in login(client, "typo@example.com", "pw-12345!")
+
+
 def test_full_width_and_upper_case_spellings_share_one_counter(client, make_user, settings):
     settings.KYOKA_LOGIN_FAILURE_LIMIT = 3
     make_user("throttled@example.com")
