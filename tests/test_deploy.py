@@ -88,7 +88,8 @@ def test_plain_http_for_local_compose_turns_off_secure_cookies_and_the_redirect(
 
 def test_the_proxy_ssl_header_is_trusted_only_when_configured(tmp_path):
     script = "from django.conf import settings as s; print(s.SECURE_PROXY_SSL_HEADER)"
-    plain = run_manage("shell", "-v", "0", "-c", script, env=compose_environment(SECRET_KEY=STRONG_KEY), tmp_path=tmp_path)
+    plain = run_manage("shell", "-v", "0", "-c", script, tmp_path=tmp_path,
+                       env=compose_environment(SECRET_KEY=STRONG_KEY))
     assert plain.stdout.strip() == "None", plain.stderr
     told = run_manage("shell", "-v", "0", "-c", script, tmp_path=tmp_path,
                       env=compose_environment(SECRET_KEY=STRONG_KEY, TRUST_X_FORWARDED_PROTO="true"))
@@ -144,7 +145,8 @@ def test_admin_commands_work_in_any_shell_once_the_local_settings_file_exists(tm
     env.update(KYOKA_ENV_FILE=str(env_file), DATABASE_URL=f"sqlite:///{tmp_path / 'kyoka.sqlite3'}",
                MEDIA_ROOT=str(tmp_path / "media"), KYOKA_SIGNING_KEY_DIR=str(tmp_path / "keys"))
     result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", "from django.conf import settings as s; print(s.DEBUG)"],
+        [sys.executable, "manage.py", "shell", "-v", "0", "-c",
+         "from django.conf import settings as s; print(s.DEBUG)"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stderr
