@@ -152,7 +152,6 @@ def _register_in_another_process(studio: Organization, ref: str, *, sha256: str,
         from registry.models import Organization
         from registry.services.references import Content, contents_add
         from registry.services.works import do_work_register
-from registry.warm import check_path_warm
         with transaction.atomic():
             work = do_work_register(acting=Actor.for_operator("another process"),
                                     organization=Organization.objects.get(pk={studio.pk}), external_ref={ref!r},
