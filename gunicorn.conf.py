@@ -1,5 +1,5 @@
 """Gunicorn settings Kyoka's web processes rely on; gunicorn reads ./gunicorn.conf.py by itself
-(a `-c` config file of its own must carry the same hook)."""
+(a `-c` config file must carry the same hook, as portal/gunicorn_conf.py, which Docker uses, does)."""
 
 
 def post_worker_init(worker):

@@ -20,3 +20,11 @@ logconfig_dict = {
         "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+
+def post_worker_init(worker):
+    # Before a worker's first request: map the machine's shared near-match index and build the
+    # key filter (registry/warm.py), so no check pays a cold load. Post-fork: connections are its own.
+    from registry.warm import check_path_warm
+
+    check_path_warm()
