@@ -19,6 +19,9 @@ Invariants:
 
 Where things live: row parsing in registry.uploads.rows, reading the manifest and archive in
 registry.uploads.manifests/archives/index, the error report in registry.selectors.uploads.
+Why this module is still ~500 lines: starting, cancelling and failing an upload, the chunk fence
+and the upsert of a chunk's works (with re-parenting) share one set of invariants, stated above,
+that are easier to check in one file than across several.
 """
 
 from __future__ import annotations
