@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +25,7 @@ from registry.decisions.render import body_render, summary_count
 from registry.decisions.rules import ItemResult
 from registry.decisions.vocabulary import Decision
 from registry.exceptions import PermissionDenied
+from registry.metrics import record_check
 from registry.models import Check, Membership, Organization, WorkAccess
 from registry.receipts import sign_receipt
 
@@ -49,6 +52,7 @@ def check_run(
     The same limits hold for every caller: at most MAX_ITEMS items and files together, MAX_FILES
     files. A suspended organisation checks nothing.
     """
+    started = time.perf_counter()
     authorize(actor, organization, role=Membership.Role.VIEWER, scope="checks")
     if organization.suspended_at is not None:
         raise PermissionDenied(_("This organisation is suspended."))
@@ -60,7 +64,9 @@ def check_run(
     parsed += file_items(uploads, first_index=len(parsed))
     probe_budget_check(parsed)
     results = decide(terms, parsed)
-    return do_check_record(actor=actor, request_terms=terms, results=results)
+    outcome = do_check_record(actor=actor, request_terms=terms, results=results)
+    record_check(Counter(summary_count(results)), terms.purpose, time.perf_counter() - started)
+    return outcome
 
 
 def do_check_record(*, actor: Actor, request_terms, results: list[ItemResult]) -> CheckOutcome:

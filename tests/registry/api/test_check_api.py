@@ -202,3 +202,17 @@ def test_session_users_check_for_their_organisation(developer):
     client.force_login(owner_of(developer))
     response = client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
     assert response.status_code == 200 and json.loads(response.content)["requester"] == developer.slug
+
+
+def test_a_check_is_counted_in_the_metrics_by_decision_and_purpose(check):
+    from prometheus_client import REGISTRY
+
+    def sample(name, **labels):
+        return REGISTRY.get_sample_value(name, labels) or 0
+
+    before = (sample("kyoka_check_requests_total", purpose="tdm"),
+              sample("kyoka_check_items_total", decision="unregistered", purpose="tdm"))
+    check([{"sha256": "c" * 64}, {"sha256": "d" * 64}], purpose="tdm")
+    after = (sample("kyoka_check_requests_total", purpose="tdm"),
+             sample("kyoka_check_items_total", decision="unregistered", purpose="tdm"))
+    assert (after[0] - before[0], after[1] - before[1]) == (1, 2)
