@@ -242,9 +242,6 @@ SPECTACULAR_SETTINGS = {
 # The shared near-match index files (registry/selectors/phash_index.py); empty: the temp directory.
 KYOKA_INDEX_DIR = env.str("KYOKA_INDEX_DIR", default="")
 KYOKA_SIGNING_KEY_DIR = env.path("KYOKA_SIGNING_KEY_DIR", default=VAR_DIR / "keys")
-# The near-match index file the web workers of one machine share (registry/selectors/phash_index.py);
-# scratch, rebuilt from the database. Empty: a folder in the system's temp directory.
-KYOKA_INDEX_DIR = env.str("KYOKA_INDEX_DIR", default="")
 KYOKA_REGISTRY_ID = env.str("KYOKA_REGISTRY_ID", default="kyoka")
 
 # A receipt signing key given in the environment instead of a file (see registry/receipts.py).
