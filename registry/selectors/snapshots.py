@@ -4,7 +4,8 @@ The invariant every function here serves: **a key is in a snapshot only if an on
 that exact key, by the same requester, for the same purpose, territory and context, at the
 snapshot's `issued_at`, answers `permitted`.** So nothing here decides on its own. The grants
 only nominate candidates (the exact references of every work a grant to this requester might
-cover); the decision engine, the same one `POST /api/v1/checks` uses, answers each candidate,
+cover, less those that can never permit: a grantor without standing, a URL on a host its owner
+has not proven); the decision engine, the same one `POST /api/v1/checks` uses, answers each candidate,
 and only its `permitted` answers are kept. A candidate missed costs the licensee a lookup; a
 candidate kept wrongly would be a false `permitted`, so the nomination may be generous and the
 keeping may not.
@@ -32,6 +33,7 @@ from registry.decisions.rules import ItemResult
 from registry.matching.urls import pattern_matches
 from registry.models import ContentFile, Grant, LicenceSnapshot, Organization, Work, WorkIdentifier, WorkURL
 from registry.purposes import purposes_cover
+from registry.selectors.standing import urls_with_standing
 
 # What a snapshot lists, in the order its body does. The last is no key: per URL pattern, the
 # exact URLs under it that are refused (see `_patterns_permitted`).
@@ -62,6 +64,8 @@ def snapshot_candidate_grants(*, request: CheckRequest) -> list[Grant]:
     grants = (
         Grant.objects.in_force(at=request.at)
         .filter(Q(licensee=request.requester) | Q(licensee__isnull=True))
+        # An unverified or suspended grantor's grants count for nothing.
+        .filter(grantor__verified_at__isnull=False, grantor__suspended_at__isnull=True)
         .select_related("grantor")
     )
     return [g for g in grants if purposes_cover(g.purposes, request.purpose)]
@@ -118,9 +122,13 @@ def snapshot_permitted_keys(*, request: CheckRequest) -> PermittedKeys:
         (scheme, value) for scheme, value in _ids_in_chunks(WorkIdentifier.objects.values_list("scheme", "value"),
                                                             work_ids)
     }
-    url_rows = _ids_in_chunks(WorkURL.objects.values_list("url", "host", "is_pattern"), work_ids)
-    urls = {(url, host) for url, host, is_pattern in url_rows if not is_pattern}
-    pattern_hosts = {host for _, host, is_pattern in url_rows if is_pattern}
+    url_rows = _ids_in_chunks(WorkURL.objects.values_list("url", "host", "is_pattern", "work__owner_id"), work_ids)
+    # A URL whose owner has not proven its host has no standing and never permits by itself: not
+    # worth asking, unless a pattern with standing on its host may permit it (see below).
+    standing = urls_with_standing((owner, host) for _, host, _, owner in url_rows)
+    pattern_hosts = {host for _, host, is_pattern, owner in url_rows if is_pattern and (owner, host) in standing}
+    urls = {(url, host) for url, host, is_pattern, owner in url_rows
+            if not is_pattern and ((owner, host) in standing or host in pattern_hosts)}
 
     items: list[Item] = []
     kinds: list[tuple[str, str]] = []
