@@ -51,13 +51,21 @@ GRANT_EXAMPLE = {
 }
 
 
-def organization_or_invalid(slug: str | None, *, field: str) -> Organization | None:
-    """The organisation a request names by slug in `field`, or a field error."""
+def organization_or_invalid(slug: str | None, *, field: str, kind: str) -> Organization | None:
+    """The organisation of `kind` a request names by slug in `field`, or a field error.
+
+    One answer for "no such slug" and "a slug of the other kind": an error must not tell a
+    caller which slugs exist.
+    """
     if slug is None:
         return None
-    organization = Organization.objects.filter(slug=slug).first()
+    organization = Organization.objects.filter(slug=slug, kind=kind).first()
     if organization is None:
-        raise ValidationFailed("No organisation has that slug.", fields={field: ["No such organisation."]})
+        message = (
+            _("No AI developer organisation has that slug.") if kind == Organization.Kind.AI_DEVELOPER
+            else _("No rightsholder organisation has that slug.")
+        )
+        raise ValidationFailed(message, fields={field: [message]})
     return organization
 
 
@@ -108,7 +116,9 @@ class GrantListView(GenericAPIView):
         grantor = acting_organization(request, scope="grants:write", kind=Organization.Kind.RIGHTSHOLDER)
         data = parse(GrantCreateSerializer, request.data)
         data["work"] = own_work_or_invalid(grantor, data.get("work"), field="work")
-        data["licensee"] = organization_or_invalid(data["licensee"], field="licensee")
+        data["licensee"] = organization_or_invalid(
+            data["licensee"], field="licensee", kind=Organization.Kind.AI_DEVELOPER
+        )
         grant = grant_issue(actor=request_actor(request), grantor=grantor, **grant_terms(data))
         return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED)
 

@@ -73,7 +73,9 @@ class PermissionRequestListView(GenericAPIView):
     def post(self, request: Request) -> Response:
         requester = acting_organization(request, scope="checks", kind=Organization.Kind.AI_DEVELOPER)
         data = parse(PermissionRequestCreateSerializer, request.data)
-        rightsholder = organization_or_invalid(data.pop("rightsholder"), field="rightsholder")
+        rightsholder = organization_or_invalid(
+            data.pop("rightsholder"), field="rightsholder", kind=Organization.Kind.RIGHTSHOLDER
+        )
         work_id = data.pop("work", None)
         # A work id as check answers give it; it must be that rightsholder's (the service checks it is active).
         work = Work.objects.filter(pk=work_id, owner=rightsholder).first() if work_id else None
