@@ -97,7 +97,7 @@ def authorize(actor: Actor, organization: Organization, *, role: str, scope: str
     if held is None or ROLE_RANK[held] < ROLE_RANK[role]:
         raise PermissionDenied(
             _("This needs the %(role)s role in %(organization)s.")
-            % {"role": Membership.Role(role).label, "organization": organization.name}
+            % {"role": str(Membership.Role(role).label).lower(), "organization": organization.name}
         )
     if organization.suspended_at is not None and role != Membership.Role.VIEWER:
         raise PermissionDenied(_("This organisation is suspended."))

@@ -83,7 +83,8 @@ def _lock_pending(permission_request: PermissionRequest) -> PermissionRequest:
         .get(pk=permission_request.pk)
     )
     if locked.status != PermissionRequest.Status.PENDING:
-        raise InvalidTransition(_("This request is already %(status)s.") % {"status": locked.get_status_display()})
+        status = str(locked.get_status_display()).lower()
+        raise InvalidTransition(_("This request is already %(status)s.") % {"status": status})
     return locked
 
 

@@ -72,5 +72,6 @@ def do_similarity_flag_escalate(*, acting: Actor, flag: SimilarityFlag, statemen
 def _locked_open_flag(flag: SimilarityFlag) -> SimilarityFlag:
     flag = SimilarityFlag.objects.select_for_update().select_related("work_a__owner", "work_b__owner").get(pk=flag.pk)
     if flag.status != SimilarityFlag.Status.OPEN:
-        raise InvalidTransition(_("This flag is already %(status)s.") % {"status": flag.get_status_display()})
+        status = str(flag.get_status_display()).lower()
+        raise InvalidTransition(_("This flag is already %(status)s.") % {"status": status})
     return flag

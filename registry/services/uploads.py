@@ -129,7 +129,7 @@ def do_bulk_upload_cancel(*, acting: Actor, upload: BulkUpload) -> BulkUpload:
     if upload.status in BulkUpload.FINISHED:
         raise InvalidTransition(
             _("The upload is already %(status)s; only a running upload can be cancelled.")
-            % {"status": upload.get_status_display()}
+            % {"status": str(upload.get_status_display()).lower()}
         )
     upload.status = BulkUpload.Status.CANCELLED
     upload.finished_at = timezone.now()

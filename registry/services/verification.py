@@ -116,7 +116,8 @@ def _locked_pending(request: VerificationRequest) -> VerificationRequest:
     request = VerificationRequest.objects.select_for_update().get(pk=request.pk)
     if request.status != VerificationRequest.Status.PENDING:
         raise InvalidTransition(
-            _("This verification request is already %(status)s.") % {"status": request.get_status_display()}
+            _("This verification request is already %(status)s.")
+            % {"status": str(request.get_status_display()).lower()}
         )
     return request
 

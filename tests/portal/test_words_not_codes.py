@@ -14,12 +14,14 @@ from tests.portal.conftest import client_for
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("language,word", [("en", "Manager"), ("ja", "マネージャー")])
+@pytest.mark.parametrize("language,word", [("en", "the manager role"), ("ja", "マネージャー")])
 def test_a_missing_role_is_named_in_words(studio, member, language, word):
     viewer = member(studio, Membership.Role.VIEWER)
     with translation.override(language), pytest.raises(PermissionDenied) as refused:
         authorize(viewer, studio, role=Membership.Role.MANAGER, scope="works:write")
-    assert word in refused.value.message and "manager" not in refused.value.message
+    assert word in refused.value.message
+    if language == "ja":
+        assert "manager" not in refused.value.message
 
 
 def test_pgettext_keeps_upload_counts_apart_from_dates(studio):
