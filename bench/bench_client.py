@@ -10,6 +10,7 @@ Prints one table:
 - online: the client's items/s (`Client.check`, 1,000-item batches, 4 in flight, every receipt
   verified and stored) beside the server's own check rate (bare HTTP requests of the same bodies),
   both against one local gunicorn in the same run (budget ≥ 0.5x);
+- the server issuing a licence snapshot of the bench licensee's catalog grants, full and delta;
 - datadiligence's own overhead per 10,000 URLs against a local stub of the Spawning API, beside
   Kyoka's client against a local signing stub and Kyoka offline, for the record.
 """
@@ -149,12 +150,24 @@ def online(works: int, requests: int, workers: int, reseed: bool, work: Path) ->
         client.close()
         if outcome.errors:
             raise RuntimeError(outcome.errors[0])
+        # A licence snapshot of the bench licensee's catalog grants, full and then the delta since it.
+        snapshots = Client(f"http://127.0.0.1:{port}", key, timeout=600)
+        started = time.perf_counter()
+        body, _ = snapshots.snapshot(purpose="train-ai")
+        snapshot_wall = time.perf_counter() - started
+        document = json.loads(body)
+        started = time.perf_counter()
+        delta, _ = snapshots.snapshot(purpose="train-ai", since=document["issued_at"])
+        delta_wall = time.perf_counter() - started
+        snapshots.close()
     finally:
         server.terminate()
         server.wait(30)
     total = sum(len(b) for b in batches)
     return {"server_rate": total / server_wall, "client_rate": total / client_wall,
-            "permitted": sum(d.permitted for d in outcome.decisions), "items": total}
+            "permitted": sum(d.permitted for d in outcome.decisions), "items": total,
+            "snapshot_keys": document["key_count"], "snapshot_mb": len(body) / 1e6, "snapshot_wall": snapshot_wall,
+            "delta_kb": len(delta) / 1e3, "delta_wall": delta_wall}
 
 
 # --- datadiligence beside Kyoka --------------------------------------------------------------------
@@ -262,6 +275,10 @@ def main() -> None:
                       f"{on['server_rate']:,.0f} items/s", "", ""))
         table.append(("client online (Client.check, verified, receipts kept)", f"{on['client_rate']:,.0f} items/s "
                       f"({ratio:.2f}x)", "≥ 0.5x", mark(ratio >= 0.5)))
+        table.append((f"server: issue a full snapshot ({on['snapshot_keys']:,} keys, {on['snapshot_mb']:.1f} MB)",
+                      f"{on['snapshot_wall']:.1f} s", "for the record", ""))
+        table.append((f"server: the delta since it ({on['delta_kb']:,.0f} kB)", f"{on['delta_wall']:.1f} s",
+                      "for the record", ""))
     dd = side["datadiligence"]
     table.append(("datadiligence per 10,000 URLs (local Spawning stub, stub included)",
                   f"{dd * 1000:.0f} ms" if dd is not None else "not installed", "for the record", ""))
