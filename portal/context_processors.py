@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -18,7 +19,9 @@ VERIFIED_NEWS_FOR = timedelta(days=14)
 
 
 def portal(request: HttpRequest) -> dict[str, Any]:
-    if not getattr(request, "user", None) or not request.user.is_authenticated:
+    user = getattr(request, "user", None)
+    # A page rendered for an API key (the API docs, say) has no person behind it.
+    if not isinstance(user, AbstractBaseUser) or not user.is_authenticated:
         return {"time_zones": TIME_ZONES}
     membership = current_membership(request)
     organization = membership.organization if membership else None

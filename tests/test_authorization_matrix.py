@@ -61,14 +61,7 @@ NOT_IN_MATRIX = {
     "api:unknown": "the JSON 404 for paths that are no route",
 }
 # Cells that are wrong today, each reported; the test fails once one is fixed, so the list shrinks.
-KNOWN_BUGS = {
-    ("api-docs", "key_without_scope"): "500: portal/context_processors.py reads memberships of a KeyUser",
-    **{("api:dispute-assign", actor): "400 before 403: the body is parsed before the reviewer check"
-       for actor in ("viewer", "manager", "owner", "suspended_org")},
-    **{("api:dispute-request-info", actor): "400 before 403: the body is parsed before the reviewer check"
-       for actor in ("viewer", "manager", "owner", "suspended_org")},
-    ("api:work-files", "viewer"): "400 before 403: the missing file is reported before the role check",
-}
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 COUNTED = (AuditEvent, Work, Grant, ApiKey, Membership, PermissionRequest, Dispute, BulkUpload, Check, ContentFile)
 
 

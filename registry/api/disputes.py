@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from registry.access import authorize_reviewer
 from registry.api.parsers import LimitedJSONParser
 from registry.api.permissions import acting_organization, request_actor, require_scope
 from registry.exceptions import NotFound, ValidationFailed
@@ -287,6 +288,7 @@ class DisputeAssignView(APIView):
     @extend_schema(operation_id="disputes_assign", request=AssignSerializer, responses=DisputeDetailSerializer)
     def post(self, request: Request, dispute_id: uuid.UUID) -> Response:
         dispute = _visible_dispute(request, dispute_id)
+        authorize_reviewer(request_actor(request))  # before the body: a party learns nothing from a 400
         data = _parse(AssignSerializer, request)
         assignee = None
         if data["assignee"] is not None:
@@ -311,6 +313,7 @@ class DisputeRequestInfoView(APIView):
     )
     def post(self, request: Request, dispute_id: uuid.UUID) -> Response:
         dispute = _visible_dispute(request, dispute_id)
+        authorize_reviewer(request_actor(request))  # before the body: a party learns nothing from a 400
         data = _parse(RequestInfoSerializer, request)
         party = None
         if data["party"]:

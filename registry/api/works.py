@@ -27,7 +27,13 @@ from registry.api.serializers import (
 from registry.exceptions import NotFound, ValidationFailed
 from registry.models import Organization, Work
 from registry.selectors.works import work_get, work_list
-from registry.services.works import content_file_add, work_register, work_update, work_withdraw
+from registry.services.works import (
+    content_file_add,
+    content_file_add_authorize,
+    work_register,
+    work_update,
+    work_withdraw,
+)
 
 RIGHTSHOLDER = Organization.Kind.RIGHTSHOLDER
 
@@ -150,6 +156,7 @@ class WorkFilesView(GenericAPIView):
     def post(self, request: Request, work_id: uuid.UUID) -> Response:
         organization = acting_organization(request, scope="works:write", kind=RIGHTSHOLDER)
         work = work_get(organization=organization, work_id=work_id)
+        content_file_add_authorize(request_actor(request), work)  # refused callers learn nothing of the upload
         upload = parse(ContentFileUploadSerializer, request.data)["file"]
         content_file = content_file_add(actor=request_actor(request), work=work, fileobj=upload, filename=upload.name)
         return Response(ContentFileSerializer(content_file).data, status=status.HTTP_201_CREATED)

@@ -231,8 +231,13 @@ def do_work_withdraw(*, acting: Actor, work: Work, reason: str = "") -> Work:
     return work
 
 
-def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: str) -> ContentFile:
+def content_file_add_authorize(actor: Actor, work: Work) -> None:
+    """Who may attach files to `work`: asked before an upload is even read, and by the service."""
     authorize(actor, work.owner, role=Membership.Role.MANAGER, scope="works:write")
+
+
+def content_file_add(*, actor: Actor, work: Work, fileobj: IO[bytes], filename: str) -> ContentFile:
+    content_file_add_authorize(actor, work)
     return do_content_file_add(acting=actor, work=work, fileobj=fileobj, filename=filename)
 
 
