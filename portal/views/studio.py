@@ -1,4 +1,7 @@
-"""Studio (rightsholder) pages: catalog, works, grants, activity, permission requests."""
+"""Studio (rightsholder) pages: catalog, works, grants, activity, permission requests.
+
+Over 400 lines only because it holds some twenty thin views, each a form and one service call.
+"""
 
 from __future__ import annotations
 

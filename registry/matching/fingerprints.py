@@ -3,7 +3,8 @@
 A `ContentFile` is looked up exactly by SHA-256 and, for images, approximately by a 64-bit DCT
 perceptual hash (pHash) within a Hamming distance. Both sides of a match (the file registered
 by a rightsholder and the file or hash a trainer checks) must go through the same pipeline, or
-the same picture would hash differently: `image_phash` is that one pipeline.
+the same picture would hash differently: `image_phash` is that one pipeline. The module is long
+because sniffing, decoding limits, hashing and the band arithmetic must change together or not at all.
 
 The pHash pipeline, fixed because changing any step changes stored hashes:
 1. apply the EXIF orientation (`ImageOps.exif_transpose`), so a photo hashes as it is displayed,
