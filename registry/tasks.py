@@ -41,19 +41,29 @@ def process_bulk_upload(*, upload_id: str) -> None:
     # Redelivery and retries are safe: every chunk commits only right after the last committed
     # one (checked under the upload row's lock) and upserts by (organisation, external_ref), so
     # a second run never applies a row twice and carries on where the first one stopped.
+    # One upload per organisation at a time (registry/uploads/fairness.py): when another is
+    # running, this one goes back on the queue for later, having done nothing.
+    from registry.models import BulkUpload
     from registry.services.uploads import bulk_upload_fail, bulk_upload_process
+    from registry.uploads.fairness import RETRY_SECONDS, organization_turn
 
-    try:
-        more = bulk_upload_process(upload_id=upload_id)
-    except SoftTimeLimitExceeded:
-        more = True  # the chunk in flight rolled back; the next run writes it
-    except (OperationalError, InterfaceError):
-        raise  # the database is away: retried with backoff
-    except Exception:
-        logger.exception("Bulk upload %s failed", upload_id)
-        bulk_upload_fail(upload_id=upload_id, error=UNEXPECTED_UPLOAD_ERROR)
-        raise
-    if more:
+    organization_id = BulkUpload.objects.filter(pk=upload_id).values_list("organization_id", flat=True).first()
+    with organization_turn(
+        organization_id=organization_id, upload_id=upload_id, ttl_seconds=TIME_BUDGET_SECONDS * 2 + 180) as turn:
+        if not turn:
+            process_bulk_upload.apply_async(kwargs={"upload_id": upload_id}, countdown=RETRY_SECONDS)
+            return
+        try:
+            more = bulk_upload_process(upload_id=upload_id)
+        except SoftTimeLimitExceeded:
+            more = True  # the chunk in flight rolled back; the next run writes it
+        except (OperationalError, InterfaceError):
+            raise  # the database is away: retried with backoff
+        except Exception:
+            logger.exception("Bulk upload %s failed", upload_id)
+            bulk_upload_fail(upload_id=upload_id, error=UNEXPECTED_UPLOAD_ERROR)
+            raise
+    if more:  # queued after the turn is given up, so the next run of this upload can take it
         process_bulk_upload.delay(upload_id=upload_id)
 
 

@@ -188,6 +188,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Bulk uploads by size on queues of their own (registry/uploads/fairness.py). Declared here so a
+# worker started without -Q consumes them all; docker-compose gives small uploads their own worker.
+CELERY_TASK_QUEUES = {"celery": {}, "uploads": {}, "uploads-small": {}}
+CELERY_TASK_ROUTES = ("registry.uploads.fairness.route_task",)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
