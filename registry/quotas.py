@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
+from registry.exceptions import KyokaError
 from registry.matching.fingerprints import DEFAULT_NEAR_MATCH_DISTANCE, MAX_NEAR_MATCH_DISTANCE, phash_probe_cost
 
 WINDOW_SECONDS = 60
@@ -266,3 +268,40 @@ class _LocalCounters:
 
 
 _local = _LocalCounters()
+
+
+# --- for callers outside the API (the portal's check console) ----------------------------------
+
+
+class QuotaExceeded(KyokaError):
+    code = "quota_exceeded"
+    status = 429
+
+
+class QuotaCounterUnavailable(KyokaError):
+    code = "quota_unavailable"
+    status = 503
+
+
+def check_quota_charge(*, organization_id: object, items: Any, uploads: Sequence[Any] = ()) -> QuotaState | None:
+    """Charge a check's units to its organisation, as the API's throttle does; raise if refused.
+
+    Returns None when Redis is away and KYOKA_QUOTA_FAIL_OPEN serves uncounted.
+    """
+    cost = (check_items_units(items) if items else 0) + sum(file_units(getattr(u, "size", 0)) for u in uploads)
+    try:
+        state = quota_charge(limits=[organization_limit(organization_id)], cost=max(cost, 1))
+    except QuotaUnavailable:
+        if settings.KYOKA_QUOTA_FAIL_OPEN:
+            return None
+        raise QuotaCounterUnavailable(
+            _("Kyoka cannot count this check against your quota right now, so it is not answered; "
+              "try again in a few seconds.")
+        ) from None
+    if not state.allowed:
+        raise QuotaExceeded(
+            _("Your organisation has used its quota of %(limit)s units for this minute (this check needs "
+              "%(cost)s); try again in %(seconds)d seconds.")
+            % {"limit": f"{state.limit:,}", "cost": f"{state.cost:,}", "seconds": state.reset_seconds}
+        )
+    return state

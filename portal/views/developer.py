@@ -22,6 +22,7 @@ from registry.access import Actor
 from registry.decisions.run import check_body, check_run
 from registry.exceptions import KyokaError
 from registry.models import Membership, Organization, Work
+from registry.quotas import check_quota_charge
 from registry.selectors.api_keys import api_key_get, api_key_list
 from registry.selectors.checks import check_get, check_list, check_usage_daily
 from registry.selectors.grants import grant_list
@@ -109,11 +110,13 @@ def console(request: HttpRequest, *, organization: Organization, actor: Actor) -
     result = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        items = [_raw_item(line) for line in split_lines(data["items"])] if data["items"].strip() else None
         try:
+            # The same quota as the API's: per organisation, by the work the check asks for.
+            check_quota_charge(organization_id=organization.pk, items=items, uploads=data["files"])
             outcome = check_run(
                 actor=actor, organization=organization, purpose=data["purpose"],
-                territory=data["territory"] or None, context=data["context"],
-                items=[_raw_item(line) for line in split_lines(data["items"])] if data["items"].strip() else None,
+                territory=data["territory"] or None, context=data["context"], items=items,
                 uploads=data["files"],
             )
         except KyokaError as exc:

@@ -213,3 +213,17 @@ def test_exactly_the_quota_gets_through_50_concurrent_clients_of_a_live_server(l
 
     assert Counter(statuses) == {200: 120, 429: 200 - 120}
     assert Check.objects.filter(organization=developer).count() == 120
+
+
+@pytest.mark.django_db
+def test_the_portal_console_draws_on_the_same_quota_as_the_api(client, developer, settings):
+    settings.KYOKA_QUOTA_UNITS_PER_MINUTE = 3
+    client.force_login(owner_of(developer))
+    form = {"purpose": "tdm", "context": "commercial", "territory": "", "items": "\n".join(["a" * 64] * 2)}
+
+    first = client.post("/developer/check/", form)
+    second = client.post("/developer/check/", form)
+
+    assert first.status_code == 200 and second.status_code == 200
+    assert Check.objects.filter(organization=developer).count() == 1
+    assert "quota" in second.content.decode()
