@@ -8,6 +8,7 @@ registry model without Django model permissions of their own.
 """
 
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 
 from registry import models
 from registry.access import Actor
@@ -68,12 +69,12 @@ class OrganizationAdmin(ReadOnlyAdmin):
     inlines = [MembershipInline]
     actions = ["verify", "suspend"]
 
-    @admin.action(description="Verify selected organisations (closes their pending verification requests)")
+    @admin.action(description=_("Verify selected organisations (closes their pending verification requests)"))
     def verify(self, request, queryset):
         _apply_to_each(self, request, queryset,
                        lambda actor, organization: organization_verify(actor=actor, organization=organization))
 
-    @admin.action(description="Suspend selected organisations")
+    @admin.action(description=_("Suspend selected organisations"))
     def suspend(self, request, queryset):
         _apply_to_each(self, request, queryset, lambda actor, organization: organization_suspend(
             actor=actor, organization=organization, reason="Suspended by a reviewer in the admin"))
@@ -103,7 +104,7 @@ class GrantAdmin(ReadOnlyAdmin):
     list_select_related = ("grantor", "work", "licensee")
     actions = ["revoke"]
 
-    @admin.action(description="Revoke selected grants")
+    @admin.action(description=_("Revoke selected grants"))
     def revoke(self, request, queryset):
         _apply_to_each(self, request, queryset, lambda actor, grant: grant_revoke_by_reviewer(
             actor=actor, grant=grant, reason="Revoked by an administrator"))
@@ -114,7 +115,7 @@ class ApiKeyAdmin(ReadOnlyAdmin):
     list_display = ("prefix", "name", "organization", "scopes", "last_used_at", "revoked_at", "suspended_at")
     actions = ["suspend"]
 
-    @admin.action(description="Suspend selected keys")
+    @admin.action(description=_("Suspend selected keys"))
     def suspend(self, request, queryset):
         _apply_to_each(self, request, queryset, lambda actor, api_key: api_key_suspend(
             actor=actor, api_key=api_key, reason="Suspended by an administrator"))

@@ -1,10 +1,11 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RegistryConfig(AppConfig):
     # The primary key type is settings.DEFAULT_AUTO_FIELD, set once there.
     name = "registry"
-    verbose_name = "Registry"
+    verbose_name = _("Registry")
 
     def ready(self) -> None:
         from registry import lookups  # noqa: F401 — registers the __any lookup

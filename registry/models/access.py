@@ -31,6 +31,10 @@ class ApiKey(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     suspended_at = models.DateTimeField(null=True, blank=True)
 
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name})"
 
@@ -63,6 +67,8 @@ class Check(models.Model):
     signature = models.TextField()
 
     class Meta:
+        verbose_name = _("check")
+        verbose_name_plural = _("checks")
         indexes = [models.Index(fields=["organization", "checked_at"])]
 
 
@@ -78,6 +84,8 @@ class WorkAccess(models.Model):
     checked_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("work access")
+        verbose_name_plural = _("work accesses")
         indexes = [
             models.Index(fields=["owner", "checked_at"]),
             models.Index(fields=["work", "checked_at"]),
@@ -114,6 +122,8 @@ class PermissionRequest(models.Model):
     grant = models.ForeignKey("registry.Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
+        verbose_name = _("permission request")
+        verbose_name_plural = _("permission requests")
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "accepted", "declined", "withdrawn"]),

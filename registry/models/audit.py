@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from registry.exceptions import KyokaError
 from registry.models.organizations import Organization
@@ -56,6 +57,8 @@ class AuditEvent(models.Model):
     objects = AuditQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         indexes = [
             models.Index(fields=["object_type", "object_id"]),
             models.Index(fields=["organization", "seq"]),

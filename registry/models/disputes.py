@@ -70,6 +70,8 @@ class Dispute(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("dispute")
+        verbose_name_plural = _("disputes")
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["open", "under_review", "upheld", "rejected", "withdrawn"]),
@@ -129,6 +131,8 @@ class DisputeWork(models.Model):
     freezes = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name = _("disputed work")
+        verbose_name_plural = _("disputed works")
         constraints = [
             models.UniqueConstraint(fields=["dispute", "work"], name="dispute_work_unique"),
             models.CheckConstraint(
@@ -159,6 +163,8 @@ class DisputeEvent(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("dispute event")
+        verbose_name_plural = _("dispute events")
         constraints = [
             models.CheckConstraint(
                 condition=Q(kind__in=["comment", "transition", "info_requested", "assigned"]),
@@ -190,6 +196,8 @@ class EvidenceFile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("evidence file")
+        verbose_name_plural = _("evidence files")
         constraints = [
             models.CheckConstraint(
                 condition=Q(dispute__isnull=True) | Q(verification_request__isnull=True),
@@ -221,6 +229,8 @@ class SimilarityFlag(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("similarity flag")
+        verbose_name_plural = _("similarity flags")
         constraints = [
             models.UniqueConstraint(fields=["work_a", "work_b"], name="similarity_flag_unique_pair"),
             models.CheckConstraint(condition=Q(work_a__lt=models.F("work_b")), name="similarity_flag_ordered_pair"),

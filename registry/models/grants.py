@@ -67,6 +67,8 @@ class Grant(models.Model):
     REVOCATION_FIELDS = frozenset({"revoked_at", "revoked_by", "revocation_reason"})
 
     class Meta:
+        verbose_name = _("grant")
+        verbose_name_plural = _("grants")
         constraints = [
             models.CheckConstraint(
                 condition=(Q(scope="work") & Q(work__isnull=False)) | (Q(scope="catalog") & Q(work__isnull=True)),

@@ -44,6 +44,8 @@ class VerifiedHost(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("web host")
+        verbose_name_plural = _("web hosts")
         constraints = [
             models.UniqueConstraint(fields=["organization", "host"], name="verified_host_unique_per_org"),
             models.CheckConstraint(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from registry.models.grants import Grant
 from registry.models.organizations import Organization
@@ -29,6 +30,8 @@ class LicenceSnapshot(models.Model):
     signature = models.TextField()
 
     class Meta:
+        verbose_name = _("licence snapshot")
+        verbose_name_plural = _("licence snapshots")
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(valid_until__gt=models.F("issued_at")), name="snapshot_valid_after_issue"

@@ -45,6 +45,8 @@ class BulkUpload(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("bulk upload")
+        verbose_name_plural = _("bulk uploads")
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "validating", "processing", "done", "failed", "cancelled"]),
@@ -70,4 +72,6 @@ class BulkUploadError(models.Model):
     params = models.JSONField(default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("bulk upload error")
+        verbose_name_plural = _("bulk upload errors")
         indexes = [models.Index(fields=["upload", "row"])]

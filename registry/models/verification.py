@@ -40,6 +40,8 @@ class VerificationRequest(models.Model):
     decision_reason = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("verification request")
+        verbose_name_plural = _("verification requests")
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["pending", "verified", "rejected"]),

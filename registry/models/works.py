@@ -52,6 +52,8 @@ class Work(models.Model):
     objects = WorkQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("work")
+        verbose_name_plural = _("works")
         constraints = [
             models.UniqueConstraint(fields=["owner", "external_ref"], name="work_external_ref_unique_per_owner"),
             models.CheckConstraint(
@@ -89,6 +91,8 @@ class ContentFile(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("content file")
+        verbose_name_plural = _("content files")
         constraints = [
             models.UniqueConstraint(fields=["work", "sha256"], name="content_file_unique_per_work"),
             models.CheckConstraint(condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="content_file_sha256_hex"),
@@ -124,6 +128,8 @@ class PerceptualHash(models.Model):
     band2 = models.IntegerField()
 
     class Meta:
+        verbose_name = _("perceptual hash")
+        verbose_name_plural = _("perceptual hashes")
         indexes = [
             models.Index(fields=["band0"], name="phash_band0"),
             models.Index(fields=["band1"], name="phash_band1"),
@@ -146,6 +152,8 @@ class WorkURL(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("work URL")
+        verbose_name_plural = _("work URLs")
         constraints = [models.UniqueConstraint(fields=["work", "url_hash"], name="work_url_unique_per_work")]
         indexes = [
             EqualityIndex(fields=["url_hash"], name="workurl_url_hash"),
@@ -174,6 +182,8 @@ class WorkIdentifier(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("work identifier")
+        verbose_name_plural = _("work identifiers")
         constraints = [
             models.UniqueConstraint(fields=["work", "scheme", "value"], name="work_identifier_unique_per_work"),
         ]

@@ -122,3 +122,15 @@ def test_a_reviewer_revokes_in_the_admin_and_a_non_reviewer_cannot(client, revie
     client.force_login(reviewer)
     act(client, "grant", "revoke", [grant.pk])
     assert Grant.objects.get(pk=grant.pk).revoked_by == reviewer
+
+
+def test_the_admin_speaks_japanese_to_a_japanese_reviewer(reviewer_client, studio):
+    from django.utils import translation
+
+    with translation.override("ja"):
+        index = reviewer_client.get(reverse("admin:index"), HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+        organisations = reviewer_client.get(reverse("admin:registry_organization_changelist"),
+                                            HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+    assert "台帳" in index and "作品" in index and "許諾" in index
+    assert ">Registry<" not in index and "Works<" not in index
+    assert "選択した組織を認証する" in organisations
