@@ -36,6 +36,13 @@ MESSAGES = {
     "upload.not_in_archive": _("The archive has no file '%(name)s'."),
     "upload.phash_needs_sha256": _("A phash needs the file's sha256 as well (or the file itself)."),
     "upload.sha256_mismatch": _("Does not match the file '%(name)s', whose SHA-256 is %(sha256)s."),
+    "upload.parent_not_registered": _(
+        "'%(ref)s' (row %(row)s) was not registered, so it cannot be the parent; see that row's errors."),
+    "upload.parent_unknown": _("No work '%(ref)s' in this manifest or among %(organization)s's works."),
+    # `detail` and `reason` are a service's own messages, stored in English and translated when shown.
+    "upload.parent_refused": _("'%(ref)s': %(detail)s"),
+    "upload.parent_move_refused": _("'%(ref)s': %(detail)s (%(reason)s)"),
+    "upload.row_refused": _("The row cannot be stored: %(detail)s"),
 }
 # How one shared reference reads inside a conflict statement.
 SHARED_REFERENCE = {
@@ -56,6 +63,9 @@ def message_render(code: str, params: dict[str, Any] | None, fallback: str = "")
             gettext(SHARED_REFERENCE[m["method"]]) % {"value": m["value"]}
             for m in values.pop("matches") if m.get("method") in SHARED_REFERENCE
         )
+    for name in ("detail", "reason"):
+        if isinstance(values.get(name), str):
+            values[name] = gettext(values[name])
     try:
         return gettext(template) % values
     except (KeyError, TypeError, ValueError):

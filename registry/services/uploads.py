@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize
 from registry.exceptions import InvalidTransition, ValidationFailed
+from registry.message_codes import coded
 from registry.models import BulkUpload, BulkUploadError, Membership, Organization, Work
 from registry.services.audit import audit_append
 from registry.services.conflicts import conflicts_detect_references
@@ -332,7 +333,8 @@ def _commit_chunk(upload: BulkUpload, actor: Actor, position: int, rows: list[Pr
                     with transaction.atomic():
                         written.add(_write_rows(organization, [row]))
                 except DataError as refused:
-                    written.errors[row.number].append(("", f"The row cannot be stored: {str(refused).splitlines()[0]}"))
+                    written.errors[row.number].append(
+                        ("", coded("upload.row_refused", detail=str(refused).splitlines()[0])))
         failed = [row for row in rows if row.errors or written.errors.get(row.number)]
         BulkUploadError.objects.bulk_create([
             BulkUploadError(upload=locked, row=row.number, external_ref=row.external_ref[:255], field=name[:50],
@@ -445,12 +447,9 @@ def _parent_of(row: PreparedRow, works: dict[str, Work], written: _Written, orga
     parent = works.get(row.parent_ref)
     if parent is None:
         if row.parent_number is not None:
-            message = (
-                f"'{row.parent_ref}' (row {row.parent_number}) was not registered, so it cannot be the parent; "
-                "see that row's errors."
-            )
+            message = coded("upload.parent_not_registered", ref=row.parent_ref, row=row.parent_number)
         else:
-            message = f"No work '{row.parent_ref}' in this manifest or among {organization.name}'s works."
+            message = coded("upload.parent_unknown", ref=row.parent_ref, organization=organization.name)
         written.errors[row.number].append(("parent_ref", message))
         return None
     if row.external_ref not in works:
@@ -458,7 +457,8 @@ def _parent_of(row: PreparedRow, works: dict[str, Work], written: _Written, orga
         try:
             work_parent_validate(organization=organization, parent=parent)
         except ValidationFailed as invalid:
-            written.errors[row.number].append(("parent_ref", f"'{row.parent_ref}': {invalid.message}"))
+            written.errors[row.number].append(
+                ("parent_ref", coded("upload.parent_refused", ref=row.parent_ref, detail=str(invalid.message))))
             return None
     return parent
 
@@ -483,7 +483,8 @@ def _move_existing(
                 work.save(update_fields=["parent", "lineage", "updated_at"])
         except ValidationFailed as invalid:
             reason = "; ".join(" ".join(messages) for messages in invalid.fields.values()) or invalid.message
-            written.errors[row.number].append(("parent_ref", f"'{row.parent_ref}': {invalid.message} ({reason})"))
+            written.errors[row.number].append(("parent_ref", coded(
+                "upload.parent_move_refused", ref=row.parent_ref, detail=str(invalid.message), reason=str(reason))))
     if moved:
         # A move rewrites the lineage of everything under the moved work, some of which this
         # chunk may hold, and a refused move leaves its in-memory work half-changed.

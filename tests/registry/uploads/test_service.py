@@ -179,6 +179,16 @@ def test_a_missing_or_failed_parent_fails_the_child(upload_and_run):
     assert errors[2][0] == "title"
     assert errors[3][0] == "parent_ref" and "row 2" in errors[3][1]
     assert not Work.objects.exists()
+    # Stored as codes: the report reads in the reader's language, whatever the worker spoke.
+    from django.utils import translation
+
+    from registry.message_codes import message_render
+
+    stored = {e.row: e for e in upload.errors.all()}
+    with translation.override("ja"):
+        assert message_render(stored[1].code, stored[1].params) == (
+            f"「NOWHERE」という作品は、このマニフェストにも {upload.organization.name} の作品にもありません。")
+        assert "（2 行目）は登録されなかったため" in message_render(stored[3].code, stored[3].params)
 
 
 def test_duplicate_external_ref_fails_the_later_row_only(upload_and_run):
