@@ -56,6 +56,7 @@ from registry.uploads.archives import ArchiveRejected, SafeArchive
 from registry.uploads.index import IndexedRow, ManifestIndex
 from registry.uploads.manifests import ManifestRejected, Problem, read_manifest
 from registry.uploads.rows import PreparedRow, prepare_row
+from registry.uploads.storage import upload_inputs_delete, upload_size_check
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +91,9 @@ def do_bulk_upload_start(
 
     Nothing is read here beyond storing the bytes: every check, including whether the
     manifest can be read at all, happens in the worker, which reports it on the upload.
+    Sizes are the exception: too large a file, or past the storage quota, is refused first.
     """
+    upload_size_check(organization_id=organization.pk, manifest=manifest, archive=archive)
     upload = BulkUpload(
         organization=organization,
         created_by=acting.user_or_none,
@@ -158,6 +161,8 @@ def bulk_upload_fail(*, upload_id: str, error: str, field: str = "") -> None:
             actor=_uploader(upload), action="bulk_upload.fail", object_type="bulk_upload", object_id=str(upload.pk),
             organization=upload.organization, data={"error": error, "processed_rows": upload.processed_rows},
         )
+        # The inputs go once the failure is committed; the error report stays.
+        transaction.on_commit(lambda: upload_inputs_delete(upload_id=upload_id))
 
 
 # --- processing --------------------------------------------------------------------------
@@ -283,6 +288,8 @@ def _finish(upload: BulkUpload, actor: Actor) -> None:
             data={"total_rows": locked.total_rows, "created": locked.created_count,
                   "updated": locked.updated_count, "failed": locked.failed_count},
         )
+        finished = str(upload.pk)
+        transaction.on_commit(lambda: upload_inputs_delete(upload_id=finished))
 
 
 def _uploader(upload: BulkUpload) -> Actor:

@@ -8,9 +8,13 @@ import os
 import zipfile
 
 import pytest
+from django.core.files.storage import default_storage
 
+from registry.models import BulkUpload
 from registry.uploads.archives import MAX_COMPRESSION_RATIO, MAX_TOTAL_BYTES, EntryRejected, SafeArchive
 from registry.uploads.manifests import MAX_LINE_CHARS, MAX_ROW_DEPTH, ManifestRejected, read_manifest
+from registry.uploads.storage import StorageQuotaExceeded, UploadTooLarge
+from tests.registry.uploads.conftest import catalog_rows, csv_manifest, run_to_end, zip_archive
 
 
 def archive_of(files: dict[str, bytes]) -> io.BytesIO:
@@ -92,3 +96,43 @@ def test_rows_as_deep_as_allowed_are_read():
     nested = "[" * (MAX_ROW_DEPTH - 1) + "]" * (MAX_ROW_DEPTH - 1)
     rows = manifest_rows(('[{"external_ref": "A", "title": "a", "urls": ' + nested + "}]").encode())
     assert rows[0].problems == () and rows[0].values["external_ref"] == "A"
+
+
+# --- what an upload may store, and for how long -------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_a_manifest_over_the_limit_is_refused_before_it_is_stored(start_upload, settings):
+    settings.KYOKA_MAX_MANIFEST_BYTES = 1000
+    with pytest.raises(UploadTooLarge, match="at most 1,000"):
+        start_upload(csv_manifest(catalog_rows(100)))
+    assert not BulkUpload.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_upload_past_the_organisations_storage_quota_is_refused(start_upload, settings):
+    first = csv_manifest(catalog_rows(20))
+    settings.KYOKA_STORAGE_QUOTA_BYTES = len(first) + 10
+    start_upload(first)  # still running, so its manifest counts
+
+    with pytest.raises(StorageQuotaExceeded):
+        start_upload(csv_manifest(catalog_rows(20, prefix="MORE")))
+    assert BulkUpload.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finished_uploads_manifest_and_archive_are_deleted_and_its_errors_stay(start_upload):
+    rows = catalog_rows(3)
+    rows[1]["title"] = ""  # one row fails
+    done = start_upload(csv_manifest(rows), zip_archive({"unused.txt": b"x"}))
+    failed = start_upload(b"\x00\x01 not a manifest")
+    stored = [done.manifest.name, done.archive.name, failed.manifest.name]
+    assert all(default_storage.exists(name) for name in stored)
+
+    done, failed = run_to_end(done), run_to_end(failed)
+
+    for upload in (done, failed):
+        assert not upload.manifest and not upload.archive
+    assert not any(default_storage.exists(name) for name in stored)
+    assert done.status == "done" and done.errors.count() == 1
+    assert failed.status == "failed" and failed.errors.filter(row=0).exists()
