@@ -108,7 +108,7 @@ class PermissionRequest(models.Model):
     purposes = models.JSONField()
     territories = models.JSONField(default=list, blank=True)
     contexts = models.JSONField(default=list, blank=True)
-    message = models.TextField(blank=True)
+    message = models.TextField(max_length=5_000, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -118,7 +118,7 @@ class PermissionRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    response = models.TextField(blank=True)
+    response = models.TextField(max_length=5_000, blank=True)
     grant = models.ForeignKey("registry.Grant", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

@@ -50,16 +50,18 @@ class Grant(models.Model):
     contexts = models.JSONField(default=list, blank=True)  # empty = any
     valid_from = models.DateTimeField()
     valid_until = models.DateTimeField(null=True, blank=True)
-    attribution = models.TextField(blank=True)
+    # Conditions travel in every receipt that relies on the grant: bounded, so one cannot
+    # make a 56-item receipt 58 MB (a 1 MiB condition once did).
+    attribution = models.TextField(max_length=2_000, blank=True)
     licence_url = models.URLField(max_length=2048, blank=True)
-    compensation = models.TextField(blank=True)
+    compensation = models.TextField(max_length=2_000, blank=True)
     issued_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    revocation_reason = models.TextField(blank=True)
+    revocation_reason = models.TextField(max_length=2_000, blank=True)
 
     objects = GrantQuerySet.as_manager()
 

@@ -42,7 +42,8 @@ class Work(models.Model):
     # a work's ancestors in one query instead of walking the tree.
     lineage = models.CharField(max_length=(32 + 1) * MAX_WORK_DEPTH + 1, default="/", editable=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
-    description = models.TextField(blank=True)
+    # Bounded: a description is copied into every receipt and export that shows the work.
+    description = models.TextField(max_length=20_000, blank=True)
     year = models.PositiveSmallIntegerField(null=True, blank=True)
     creators = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -95,6 +95,10 @@ def do_grant_issue(
         errors["scope"] = [_("Must be 'work' or 'catalog'.")]
     if licensee is not None and licensee.kind != Organization.Kind.AI_DEVELOPER:
         errors["licensee"] = [_("The licensee must be an AI developer organisation.")]
+    for name, value in (("attribution", attribution), ("compensation", compensation)):
+        limit = Grant._meta.get_field(name).max_length
+        if len(value or "") > limit:
+            errors[name] = [_("At most %(limit)d characters.") % {"limit": limit}]
     if errors:
         raise ValidationFailed(_("The grant is not valid."), fields=errors)
     grant = Grant.objects.create(

@@ -49,6 +49,9 @@ def do_permission_request_create(
         purposes=purposes, territories=territories, contexts=contexts,
         valid_from=timezone.now(), valid_until=None, licence_url="",
     )
+    limit = PermissionRequest._meta.get_field("message").max_length
+    if len(message or "") > limit:
+        errors["message"] = [_("At most %(limit)d characters.") % {"limit": limit}]
     if rightsholder.kind != Organization.Kind.RIGHTSHOLDER:
         errors["rightsholder"] = [_("Permission is asked of a rightsholder organisation.")]
     elif work is not None and work.owner_id != rightsholder.pk:

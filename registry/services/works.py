@@ -55,7 +55,7 @@ def work_fields_validate(fields: dict[str, Any]) -> None:
     for name in ("external_ref", "title"):
         if name in fields and not str(fields[name] or "").strip():
             errors[name] = [_("This field is required.")]
-    for name in ("external_ref", "title", "creators"):
+    for name in ("external_ref", "title", "creators", "description"):
         limit = Work._meta.get_field(name).max_length
         if len(str(fields.get(name) or "").strip()) > limit:
             errors[name] = [_("At most %(limit)d characters.") % {"limit": limit}]
@@ -103,7 +103,8 @@ def do_work_register(
     """Register a work with its URLs and identifiers, all or nothing; conflicts are detected at once."""
     external_ref = external_ref.strip()
     work_fields_validate(
-        {"external_ref": external_ref, "title": title, "kind": kind, "year": year, "creators": creators}
+        {"external_ref": external_ref, "title": title, "kind": kind, "year": year, "creators": creators,
+         "description": description}
     )
     work_parent_validate(organization=organization, parent=parent)
     url_refs, identifier_refs = parse_references(urls=urls, identifiers=identifiers)

@@ -156,3 +156,23 @@ def test_json_as_deep_as_allowed_is_read(key_client, developer):
 
     assert response.status_code == 200, response.content[:300]
     assert response.json()["results"][0]["decision"] == "invalid"
+
+
+# --- field lengths --------------------------------------------------------------------------------
+
+
+def test_long_texts_are_refused_at_every_way_in(key_client, studio, developer):
+    works = key_client(studio, ["works:write", "grants:write"])
+    asks = key_client(developer, ["checks"])
+
+    long_description = works.post("/api/v1/works", {"external_ref": "L-1", "title": "t",
+                                                    "description": "d" * 20_001}, format="json")
+    long_condition = works.post("/api/v1/grants", {"scope": "catalog", "purposes": ["tdm"],
+                                                   "licensee": developer.slug,
+                                                   "conditions": {"attribution": "a" * 2_001}}, format="json")
+    long_message = asks.post("/api/v1/permission-requests", {"rightsholder": studio.slug, "purposes": ["tdm"],
+                                                             "message": "m" * 5_001}, format="json")
+
+    assert "description" in error_of(long_description, 400)["fields"]
+    assert "attribution" in str(error_of(long_condition, 400)["fields"])
+    assert "message" in error_of(long_message, 400)["fields"]
