@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -15,6 +16,7 @@ from registry.exceptions import KyokaError
 from registry.models import BulkUpload, Membership, Organization
 from registry.selectors.uploads import bulk_upload_errors_csv, bulk_upload_get, bulk_upload_list
 from registry.services.uploads import bulk_upload_cancel, bulk_upload_start
+from registry.uploads.storage import organization_storage_used
 
 studio_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER)
 studio_manager_view = organization_view(kind=Organization.Kind.RIGHTSHOLDER, role=Membership.Role.MANAGER)
@@ -43,6 +45,8 @@ def uploads(request: HttpRequest, *, organization: Organization, actor: Actor) -
             return redirect("web:upload_detail", upload_id=upload.pk)
     return render(request, "web/studio/uploads.html", {
         "form": form, "uploads": bulk_upload_list(organization=organization).order_by("-created_at")[:50],
+        "storage_used": organization_storage_used(organization_id=organization.pk),
+        "storage_quota": settings.KYOKA_STORAGE_QUOTA_BYTES, "manifest_limit": settings.KYOKA_MAX_MANIFEST_BYTES,
     })
 
 

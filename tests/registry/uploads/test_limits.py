@@ -136,3 +136,17 @@ def test_a_finished_uploads_manifest_and_archive_are_deleted_and_its_errors_stay
     assert not any(default_storage.exists(name) for name in stored)
     assert done.status == "done" and done.errors.count() == 1
     assert failed.status == "failed" and failed.errors.filter(row=0).exists()
+
+
+@pytest.mark.django_db
+def test_the_upload_page_shows_the_storage_used_and_the_quota(client, studio, settings):
+    from tests.conftest import owner_of
+
+    settings.KYOKA_STORAGE_QUOTA_BYTES = 5 * 1024**3
+    client.force_login(owner_of(studio))
+
+    english = client.get("/studio/uploads/").content.decode()
+    japanese = client.get("/studio/uploads/", HTTP_ACCEPT_LANGUAGE="ja").content.decode()
+
+    assert 'id="storage-quota"' in english and "5.0\xa0GB" in english and "Storage used" in english
+    assert "使用中の保存容量" in japanese
