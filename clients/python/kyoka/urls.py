@@ -27,6 +27,12 @@ _ALREADY_NORMAL = re.compile(
     r"(https?)://([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::([0-9]{1,5}))?"
     r"(/[A-Za-z0-9\-._~!$&'()*+,;=:@/]*)?(\?[A-Za-z0-9\-._~!$&'()*+,;=:@/?]*)?"
 )
+# The same shape with percent escapes allowed: upper case, and never of an unreserved character
+# (the registry decodes those), which is what the registry's full normalisation leaves.
+_NORMAL_WITH_ESCAPES = re.compile(
+    r"(https?)://([a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*)(?::([0-9]{1,5}))?"
+    r"(/(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/]|%[0-9A-F]{2})*)?(\?(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-F]{2})*)?"
+)
 _DOT_SEGMENT = re.compile(r"/\.\.?(?:/|$)")
 _NORMAL_HOST = re.compile(r"https?://([^/?#:\[\]]*)")
 
@@ -84,7 +90,21 @@ def normalize_url(raw: str) -> str | None:
     if parts.query or text.split("#", 1)[0].endswith("?"):
         candidate += "?" + _decode_unreserved(parts.query)
     # Only a result the registry would itself leave untouched is trusted.
-    return candidate if _fast_normal_form(candidate) == candidate else None
+    if _fast_normal_form(candidate) == candidate:
+        return candidate
+    return candidate if _escaped_normal_form(candidate) else None
+
+
+def _escaped_normal_form(candidate: str) -> bool:
+    """A candidate with percent escapes (%00, %C3%A9) in the registry's own form, and nothing else odd."""
+    match = _NORMAL_WITH_ESCAPES.fullmatch(candidate)
+    if match is None or len(candidate) > MAX_URL_LENGTH:
+        return False
+    escapes = _PERCENT.findall(candidate)
+    if any(chr(int(escape[1:], 16)) in _UNRESERVED for escape in escapes):
+        return False
+    path = match.group(4) or ""
+    return not _DOT_SEGMENT.search(path) and not match.group(2).rsplit(".", 1)[-1].isdigit()
 
 
 def url_host(normalized: str) -> str | None:
