@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from kyoka import BadSignature, Client, Snapshot, SnapshotExpired
 
@@ -69,6 +69,8 @@ def test_offline_answers_equal_online_answers_for_every_key(kyoka_server, world,
 
     @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
     @given(st.lists(key_strategy(world), min_size=1, max_size=25))
+    # Found by this test: a percent escape the registry keeps (%00) under a permitted pattern.
+    @example([{"url": f"https://{HOST}/open/%00"}, {"url": f"https://{HOST}/open/%C3%A9x"}])
     def offline_equals_online(keys):
         online = client.check(keys, purpose="train-genai")
         assert not online.errors
