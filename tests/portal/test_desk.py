@@ -292,3 +292,14 @@ def test_the_desk_link_is_for_reviewers_only(reviewer, make_user):
     desk_user = Client()
     desk_user.force_login(reviewer)
     assert 'id="desk-link"' in desk_user.get("/verify/").content.decode()
+
+
+def test_the_queue_filters_by_status_in_the_readers_words(reviewer):
+    from django.test import Client
+    from django.urls import reverse
+
+    client = Client(HTTP_ACCEPT_LANGUAGE="ja")
+    client.force_login(reviewer)
+    page = client.get(reverse("desk:queue")).content.decode()
+    options = page[page.index('name="status"'):page.index("</select>", page.index('name="status"'))]
+    assert '<option value="under_review">審査中</option>' in options and "<span" not in options
