@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Prefetch
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -201,8 +202,11 @@ def _detail(dispute_id: uuid.UUID, request: Request, status_code: int = status.H
     return Response(DisputeDetailSerializer(dispute, context=context).data, status=status_code)
 
 
-class DisputeListView(APIView):
+class DisputeListView(GenericAPIView):
     parser_classes = [LimitedJSONParser, MultiPartParser, FormParser]
+    # A list view with a paginator, so the schema describes the page that is answered.
+    pagination_class = DisputePagination
+    serializer_class = DisputeSerializer
 
     @extend_schema(
         operation_id="disputes_list",
@@ -216,9 +220,8 @@ class DisputeListView(APIView):
             disputes = disputes.filter(status__in=wanted.split(","))
         if kind := request.query_params.get("kind"):
             disputes = disputes.filter(kind=kind)
-        paginator = DisputePagination()
-        page = paginator.paginate_queryset(disputes, request, view=self)
-        return paginator.get_paginated_response(DisputeSerializer(page, many=True).data)
+        page = self.paginate_queryset(disputes)
+        return self.get_paginated_response(DisputeSerializer(page, many=True).data)
 
     @extend_schema(
         operation_id="disputes_create",
