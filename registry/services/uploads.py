@@ -46,6 +46,7 @@ from django.utils.translation import gettext as _
 from registry.access import Actor, authorize
 from registry.exceptions import InvalidTransition, ValidationFailed
 from registry.message_codes import coded
+from registry.metrics import record_upload_rows
 from registry.models import BulkUpload, BulkUploadError, Membership, Organization, Work
 from registry.services.audit import audit_append
 from registry.services.conflicts import conflicts_detect_references
@@ -358,6 +359,8 @@ def _commit_chunk(upload: BulkUpload, actor: Actor, position: int, rows: list[Pr
         )
         # What this chunk added, as written: conflict detection does not read it back.
         conflicts_detect_references(references=written.added)
+        committed = len(written.created) + len(written.updated)
+        transaction.on_commit(lambda: record_upload_rows(committed))  # rows/s on /metrics
         # Last, so the audit chain's lock is held for as short a time as possible.
         audit_append(
             actor=actor, action="bulk_upload.chunk", object_type="bulk_upload", object_id=str(upload.pk),

@@ -188,7 +188,8 @@ def test_a_missing_or_failed_parent_fails_the_child(upload_and_run):
     with translation.override("ja"):
         assert message_render(stored[1].code, stored[1].params) == (
             f"「NOWHERE」という作品は、このマニフェストにも {upload.organization.name} の作品にもありません。")
-        assert "（2 行目）は登録されなかったため" in message_render(stored[3].code, stored[3].params)
+        unregistered_parent = message_render(stored[3].code, stored[3].params)
+        assert "2 行目" in unregistered_parent and "は登録されなかったため" in unregistered_parent
 
 
 def test_duplicate_external_ref_fails_the_later_row_only(upload_and_run):
@@ -351,3 +352,15 @@ def test_a_row_the_database_refuses_fails_alone(upload_and_run, monkeypatch):
     ]
     assert sorted(Work.objects.values_list("external_ref", flat=True)) == ["A", "B"]
     assert (upload.created_count, upload.failed_count, upload.processed_rows) == (2, 1, 3)
+
+
+def test_committed_rows_are_counted_in_the_metrics(upload_and_run, django_capture_on_commit_callbacks):
+    from prometheus_client import REGISTRY
+
+    before = REGISTRY.get_sample_value("kyoka_upload_rows_total") or 0
+    with django_capture_on_commit_callbacks(execute=True):  # counted once the chunk is committed
+        upload_and_run(csv_manifest([
+            {"external_ref": "M1", "title": "one"}, {"external_ref": "M2", "title": "two"},
+            {"external_ref": "M3", "title": ""},
+        ]))
+    assert (REGISTRY.get_sample_value("kyoka_upload_rows_total") or 0) - before == 2
