@@ -10,6 +10,7 @@ import os
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.utils import translation
 
 from registry.access import REVIEWER_GROUP, Actor
 from registry.models import Membership, Organization
@@ -17,6 +18,14 @@ from registry.services.organizations import do_membership_add, do_organization_c
 from tests.factories import make_image_bytes
 
 OPERATOR = Actor.for_operator("tests")
+
+
+@pytest.fixture(autouse=True)
+def _no_language_left_behind():
+    # A request in Japanese (LocaleMiddleware) leaves its language active on the test thread, in
+    # every folder of the suite; the next test must not inherit it.
+    yield
+    translation.deactivate()
 
 
 def require(condition: bool, reason: str) -> None:

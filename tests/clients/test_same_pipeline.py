@@ -68,6 +68,8 @@ URL_PIECES = st.sampled_from([
 # and before as well as after unreserved characters are decoded.
 @example("http://HTTPS://%2e%2E/../EXAMPLE.comexample.com")
 @example("HTTPS://http://:/HTTPS://%2e%2E/../")
+@example("http://example.com:0")
+@example("http://example.com:0/%20")
 def test_client_url_normal_form_is_the_registrys_or_nothing(raw):
     ours = client_normalize(raw)
     try:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from django.core.cache import cache
 from django.test import Client
-from django.utils import translation
 
 from tests.conftest import owner_of
 
@@ -15,13 +14,6 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _no_language_left_behind():
-    # A request in Japanese leaves its language active on the test thread; the next test must not inherit it.
-    yield
-    translation.deactivate()
 
 
 def client_for(user, *, language: str = "en") -> Client:

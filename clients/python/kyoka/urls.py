@@ -103,6 +103,9 @@ def _escaped_normal_form(candidate: str) -> bool:
     escapes = _PERCENT.findall(candidate)
     if any(chr(int(escape[1:], 16)) in _UNRESERVED for escape in escapes):
         return False
+    port = match.group(3)
+    if port is not None and (not 0 < int(port) < 65536 or port.startswith("0")):
+        return False
     path = match.group(4) or ""
     return not _DOT_SEGMENT.search(path) and not match.group(2).rsplit(".", 1)[-1].isdigit()
 
