@@ -336,14 +336,15 @@ def http_checks(port: int, key: str, bodies: list[bytes], concurrency: int) -> t
     return _timed(run, bodies, concurrency)
 
 
-def start_server(workers: int) -> tuple[subprocess.Popen, int]:
+def start_server(workers: int, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, int]:
+    """A gunicorn on a free loopback port, answering /healthz; the load bench starts it too."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
          "--workers", str(workers), "--log-level", "warning", "--timeout", "120"],
-        cwd=ROOT, env={**os.environ, **ENV},
+        cwd=ROOT, env={**os.environ, **(ENV if env is None else env)},
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
