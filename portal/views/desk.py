@@ -27,7 +27,15 @@ from registry.access import Actor
 from registry.exceptions import KyokaError, NotFound
 from registry.models import Dispute
 from registry.selectors import desk as selectors
-from registry.selectors.disputes import QUEUE_AGES, audit_history, dispute_comparison, dispute_freezes, dispute_queue
+from registry.selectors.disputes import (
+    QUEUE_AGES,
+    audit_history,
+    dispute_comparison,
+    dispute_evidence,
+    dispute_freezes,
+    dispute_queue,
+    dispute_timeline,
+)
 from registry.services.api_keys import api_key_suspend
 from registry.services.disputes import (
     dispute_assign,
@@ -132,8 +140,8 @@ def dispute_detail(request: HttpRequest, dispute_id: uuid.UUID) -> HttpResponse:
             "dispute": dispute,
             "comparison": comparison,
             "comparison_sides": [("claimant", comparison.claimant), ("respondent", comparison.respondent)],
-            "timeline": selectors.desk_dispute_timeline(dispute),
-            "evidence": selectors.desk_dispute_evidence(dispute),
+            "timeline": dispute_timeline(dispute),
+            "evidence": dispute_evidence(dispute),
             "freezing": dispute_freezes(dispute),
             "reviewers": selectors.reviewer_list(),
             "remedies": Dispute.Remedy.choices,

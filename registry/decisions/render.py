@@ -68,7 +68,9 @@ def result_render(result: ItemResult) -> dict[str, Any]:
     return rendered
 
 
-def body_render(*, check_id: str, request: CheckRequest, results: list[ItemResult]) -> bytes:
+def body_render(
+    *, check_id: str, request: CheckRequest, results: list[ItemResult], summary: dict[str, int]
+) -> bytes:
     grants: dict[str, Grant] = {}
     for result in results:
         for grant in result.grants:
@@ -81,7 +83,7 @@ def body_render(*, check_id: str, request: CheckRequest, results: list[ItemResul
         "context": request.context,
         "requester": request.requester.slug,
         "registry": settings.KYOKA_REGISTRY_ID,
-        "summary": summary_count(results),
+        "summary": summary,
         "results": [result_render(r) for r in results],
         "grants": {grant_id: grant_terms(grant) for grant_id, grant in grants.items()},
     }

@@ -35,6 +35,7 @@ class CheckOutcome:
     check: Check
     body: bytes
     signature: str
+    summary: dict[str, int]  # items per decision
 
 
 def check_run(
@@ -65,16 +66,16 @@ def check_run(
     probe_budget_check(parsed)
     results = decide(terms, parsed)
     outcome = do_check_record(actor=actor, request_terms=terms, results=results)
-    record_check(Counter(summary_count(results)), terms.purpose, time.perf_counter() - started)
+    record_check(Counter(outcome.summary), terms.purpose, time.perf_counter() - started)
     return outcome
 
 
 def do_check_record(*, actor: Actor, request_terms, results: list[ItemResult]) -> CheckOutcome:
     """Render and sign the body, and record the check and which works it touched, atomically."""
     check_id = uuid.uuid4()
-    body = body_render(check_id=str(check_id), request=request_terms, results=results)
-    signature = sign_receipt(body)
     summary = summary_count(results)
+    body = body_render(check_id=str(check_id), request=request_terms, results=results, summary=summary)
+    signature = sign_receipt(body)
     check = Check(
         id=check_id, organization=request_terms.requester, api_key=actor.api_key, user=actor.user_or_none,
         purpose=request_terms.purpose, territory=request_terms.territory or "", context=request_terms.context,
@@ -95,7 +96,7 @@ def do_check_record(*, actor: Actor, request_terms, results: list[ItemResult]) -
     with transaction.atomic():
         check.save(force_insert=True)
         WorkAccess.objects.bulk_create(accesses.values())
-    return CheckOutcome(check=check, body=body, signature=signature)
+    return CheckOutcome(check=check, body=body, signature=signature, summary=summary)
 
 
 def check_body(check: Check) -> bytes:

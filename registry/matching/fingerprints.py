@@ -610,18 +610,23 @@ def band_probes(
     if hamming(a, b) <= d, the three band distances sum to at most d, so the smallest is
     <= d/3, and being an integer <= d // 3; b's value in that band is in that probe set.
     """
+    radius = _band_radius(max_distance)
+    probes = [
+        frozenset(band ^ mask for mask in _masks_within(width, radius))
+        for band, width in zip(phash_bands(value), BAND_BITS, strict=True)
+    ]
+    return probes[0], probes[1], probes[2]
+
+
+def _band_radius(max_distance: int) -> int:
+    """The per-band search radius for `max_distance`, which must be a valid near-match distance."""
     if (
         not isinstance(max_distance, int)
         or isinstance(max_distance, bool)
         or not 0 <= max_distance <= MAX_NEAR_MATCH_DISTANCE
     ):
         raise ValueError(f"max_distance must be an integer from 0 to {MAX_NEAR_MATCH_DISTANCE}.")
-    radius = max_distance // BAND_COUNT
-    probes = [
-        frozenset(band ^ mask for mask in _masks_within(width, radius))
-        for band, width in zip(phash_bands(value), BAND_BITS, strict=True)
-    ]
-    return probes[0], probes[1], probes[2]
+    return max_distance // BAND_COUNT
 
 
 @cache
@@ -631,13 +636,7 @@ def phash_probe_cost(max_distance: int) -> int:
     Pure arithmetic (a sum of binomial coefficients per band), so a request's cost is known
     before any lookup; compare the sum over its items with PHASH_PROBE_BUDGET.
     """
-    if (
-        not isinstance(max_distance, int)
-        or isinstance(max_distance, bool)
-        or not 0 <= max_distance <= MAX_NEAR_MATCH_DISTANCE
-    ):
-        raise ValueError(f"max_distance must be an integer from 0 to {MAX_NEAR_MATCH_DISTANCE}.")
-    radius = max_distance // BAND_COUNT
+    radius = _band_radius(max_distance)
     return sum(math.comb(width, count) for width in BAND_BITS for count in range(radius + 1))
 
 

@@ -18,7 +18,6 @@ from registry.models import (
     ApiKey,
     ContentFile,
     Dispute,
-    DisputeEvent,
     EvidenceFile,
     Grant,
     Membership,
@@ -51,16 +50,6 @@ def desk_dispute_get(dispute_id: uuid.UUID) -> Dispute:
     if dispute is None:
         raise NotFound("No such dispute.")
     return dispute
-
-
-def desk_dispute_timeline(dispute: Dispute) -> QuerySet[DisputeEvent]:
-    return DisputeEvent.objects.filter(dispute=dispute).select_related("actor", "organization").order_by(
-        "created_at", "pk"
-    )
-
-
-def desk_dispute_evidence(dispute: Dispute) -> QuerySet[EvidenceFile]:
-    return EvidenceFile.objects.filter(dispute=dispute).select_related("organization").order_by("created_at", "pk")
 
 
 def desk_content_file_get(file_id: int) -> ContentFile:

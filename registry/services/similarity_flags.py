@@ -25,10 +25,7 @@ def similarity_flag_dismiss(*, actor: Actor, flag: SimilarityFlag) -> Similarity
 def do_similarity_flag_dismiss(*, acting: Actor, flag: SimilarityFlag) -> SimilarityFlag:
     """A reviewer finds the resemblance harmless: the flag leaves the list for good."""
     flag = _locked_open_flag(flag)
-    flag.status = SimilarityFlag.Status.DISMISSED
-    flag.reviewed_by = acting.user_or_none
-    flag.reviewed_at = timezone.now()
-    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    _close(flag, acting=acting, status=SimilarityFlag.Status.DISMISSED)
     audit_append(
         actor=acting, action="similarity_flag.dismiss", object_type="similarity_flag", object_id=str(flag.pk),
         organization=flag.work_b.owner,
@@ -57,10 +54,7 @@ def do_similarity_flag_escalate(*, acting: Actor, flag: SimilarityFlag, statemen
         acting=acting, claimant=first.owner, kind=Dispute.Kind.OWNERSHIP, statement=statement,
         works=[first, second], triage=True,  # a reviewer opened it: theirs to triage, whatever the standing
     )
-    flag.status = SimilarityFlag.Status.ESCALATED
-    flag.reviewed_by = acting.user_or_none
-    flag.reviewed_at = timezone.now()
-    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
+    _close(flag, acting=acting, status=SimilarityFlag.Status.ESCALATED)
     audit_append(
         actor=acting, action="similarity_flag.escalate", object_type="similarity_flag", object_id=str(flag.pk),
         organization=second.owner,
@@ -75,3 +69,11 @@ def _locked_open_flag(flag: SimilarityFlag) -> SimilarityFlag:
         status = str(flag.get_status_display()).lower()
         raise InvalidTransition(_("This flag is already %(status)s.") % {"status": status})
     return flag
+
+
+def _close(flag: SimilarityFlag, *, acting: Actor, status: str) -> None:
+    """Take a locked open flag off the list, naming the reviewer."""
+    flag.status = status
+    flag.reviewed_by = acting.user_or_none
+    flag.reviewed_at = timezone.now()
+    flag.save(update_fields=["status", "reviewed_by", "reviewed_at"])
