@@ -26,6 +26,7 @@ from registry.quotas import check_quota_charge
 from registry.selectors.api_keys import api_key_get, api_key_list
 from registry.selectors.checks import check_get, check_list, check_usage_daily
 from registry.selectors.grants import grant_list
+from registry.selectors.organizations import organization_named
 from registry.selectors.permission_requests import permission_request_list
 from registry.services.api_keys import api_key_create, api_key_revoke, default_scopes
 from registry.services.permission_requests import permission_request_create
@@ -225,8 +226,9 @@ def permission_request_new(request: HttpRequest, *, organization: Organization, 
                                  initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        rightsholder = work.owner if work else Organization.objects.get(slug=data["rightsholder"])
         try:
+            rightsholder = work.owner if work else organization_named(
+                data["rightsholder"], field="rightsholder", kind=Organization.Kind.RIGHTSHOLDER)
             permission_request_create(
                 actor=actor, requester=organization, rightsholder=rightsholder, work=work,
                 purposes=data["purposes"], territories=data["territories"], contexts=data["contexts"],

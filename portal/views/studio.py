@@ -46,6 +46,7 @@ from registry.selectors.activity import (
 )
 from registry.selectors.disputes import disputes_of_party
 from registry.selectors.grants import grant_get, grant_list, grants_covering_work
+from registry.selectors.organizations import organization_named
 from registry.selectors.permission_requests import permission_request_get, permission_request_list
 from registry.selectors.snapshots import grant_snapshots_valid_until, licence_snapshot_downloads
 from registry.selectors.works import work_get, work_list
@@ -338,9 +339,15 @@ def grant_create(request: HttpRequest, work_id: str | None = None, *, organizati
     if work is None:
         form.fields["scope"].choices = [c for c in form.fields["scope"].choices if c[0] == "catalog"]
     effect = None
+    licensee = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            licensee = organization_named(
+                form.cleaned_data["licensee"], field="licensee", kind=Organization.Kind.AI_DEVELOPER)
+        except KyokaError as exc:  # the developer went away since the form was drawn
+            add_domain_error(form, exc)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        licensee = Organization.objects.filter(slug=data["licensee"]).first() if data["licensee"] else None
         scope = data["scope"] if work else Grant.Scope.CATALOG
         effect = grant_effect(
             grantor_name=organization.name, licensee_name=licensee.name if licensee else None, scope=scope,

@@ -25,9 +25,10 @@ from registry.api.serializers import (
     parse,
 )
 from registry.api.works import own_work_or_invalid
-from registry.exceptions import NotFound, ValidationFailed
+from registry.exceptions import NotFound
 from registry.models import Organization
 from registry.selectors.grants import grant_get, grant_list
+from registry.selectors.organizations import organization_named
 from registry.selectors.snapshots import grant_snapshots_valid_until
 from registry.services.grants import grant_issue, grant_revoke
 
@@ -49,24 +50,6 @@ GRANT_EXAMPLE = {
         "compensation": "per licence agreement 2026-17",
     },
 }
-
-
-def organization_or_invalid(slug: str | None, *, field: str, kind: str) -> Organization | None:
-    """The organisation of `kind` a request names by slug in `field`, or a field error.
-
-    One answer for "no such slug" and "a slug of the other kind": an error must not tell a
-    caller which slugs exist.
-    """
-    if slug is None:
-        return None
-    organization = Organization.objects.filter(slug=slug, kind=kind).first()
-    if organization is None:
-        message = (
-            _("No AI developer organisation has that slug.") if kind == Organization.Kind.AI_DEVELOPER
-            else _("No rightsholder organisation has that slug.")
-        )
-        raise ValidationFailed(message, fields={field: [message]})
-    return organization
 
 
 def grant_terms(data: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +99,7 @@ class GrantListView(GenericAPIView):
         grantor = acting_organization(request, scope="grants:write", kind=Organization.Kind.RIGHTSHOLDER)
         data = parse(GrantCreateSerializer, request.data)
         data["work"] = own_work_or_invalid(grantor, data.get("work"), field="work")
-        data["licensee"] = organization_or_invalid(
+        data["licensee"] = organization_named(
             data["licensee"], field="licensee", kind=Organization.Kind.AI_DEVELOPER
         )
         grant = grant_issue(actor=request_actor(request), grantor=grantor, **grant_terms(data))

@@ -10,7 +10,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from registry.api.grants import grant_terms, organization_or_invalid
+from registry.api.grants import grant_terms
 from registry.api.pagination import NewestFirstPagination
 from registry.api.permissions import acting_organization, acting_organization_any, request_actor
 from registry.api.serializers import (
@@ -26,6 +26,7 @@ from registry.api.serializers import (
 from registry.api.works import own_work_or_invalid
 from registry.exceptions import ValidationFailed
 from registry.models import Organization, Work
+from registry.selectors.organizations import organization_named
 from registry.selectors.permission_requests import permission_request_get, permission_request_list
 from registry.services.permission_requests import (
     permission_request_accept,
@@ -73,7 +74,7 @@ class PermissionRequestListView(GenericAPIView):
     def post(self, request: Request) -> Response:
         requester = acting_organization(request, scope="checks", kind=Organization.Kind.AI_DEVELOPER)
         data = parse(PermissionRequestCreateSerializer, request.data)
-        rightsholder = organization_or_invalid(
+        rightsholder = organization_named(
             data.pop("rightsholder"), field="rightsholder", kind=Organization.Kind.RIGHTSHOLDER
         )
         work_id = data.pop("work", None)
