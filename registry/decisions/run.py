@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize
@@ -70,33 +70,85 @@ def check_run(
     return outcome
 
 
+@dataclass(frozen=True)
+class RenderedCheck:
+    """A check's signed answer, before it is recorded."""
+
+    check_id: uuid.UUID
+    body: bytes
+    stored_body: bytes  # the body as kept (zlib-compressed)
+    signature: str
+    summary: dict[str, int]
+
+
 def do_check_record(*, actor: Actor, request_terms, results: list[ItemResult]) -> CheckOutcome:
     """Render and sign the body, and record the check and which works it touched, atomically."""
+    rendered = check_render(request_terms=request_terms, results=results)
+    check = check_record_write(actor=actor, request_terms=request_terms, results=results, rendered=rendered)
+    return CheckOutcome(check=check, body=rendered.body, signature=rendered.signature, summary=rendered.summary)
+
+
+def check_render(*, request_terms, results: list[ItemResult], sign: bool = True) -> RenderedCheck:
+    """The body as signed, compressed for keeping, and its signature (`sign=False`: an empty one, for timing)."""
     check_id = uuid.uuid4()
     summary = summary_count(results)
     body = body_render(check_id=str(check_id), request=request_terms, results=results, summary=summary)
-    signature = sign_receipt(body)
+    return RenderedCheck(check_id=check_id, body=body, stored_body=zlib.compress(body, 1),
+                         signature=sign_receipt(body) if sign else "", summary=summary)
+
+
+def check_record_write(*, actor: Actor, request_terms, results: list[ItemResult], rendered: RenderedCheck) -> Check:
+    """The Check row and one WorkAccess row per matched work, in one transaction."""
+    summary = rendered.summary
     check = Check(
-        id=check_id, organization=request_terms.requester, api_key=actor.api_key, user=actor.user_or_none,
-        purpose=request_terms.purpose, territory=request_terms.territory or "", context=request_terms.context,
-        item_count=len(results), permitted_count=summary[Decision.PERMITTED],
+        id=rendered.check_id, organization=request_terms.requester, api_key=actor.api_key,
+        user=actor.user_or_none, purpose=request_terms.purpose, territory=request_terms.territory or "",
+        context=request_terms.context, item_count=len(results), permitted_count=summary[Decision.PERMITTED],
         not_permitted_count=summary[Decision.NOT_PERMITTED], unregistered_count=summary[Decision.UNREGISTERED],
         disputed_count=summary[Decision.DISPUTED], invalid_count=summary[Decision.INVALID],
-        checked_at=request_terms.at, body=zlib.compress(body, 1), signature=signature,
+        checked_at=request_terms.at, body=rendered.stored_body, signature=rendered.signature,
     )
     accesses: dict = {}
     for result in results:
         for match in result.matches:
-            if match.work.id not in accesses:  # one record per work, however many items matched it
-                accesses[match.work.id] = WorkAccess(
-                    check_record=check, work_id=match.work.id, owner_id=match.work.owner_id,
-                    requester=request_terms.requester, purpose=request_terms.purpose, decision=match.decision,
-                    checked_at=request_terms.at,
-                )
-    with transaction.atomic():
-        check.save(force_insert=True)
-        WorkAccess.objects.bulk_create(accesses.values())
-    return CheckOutcome(check=check, body=body, signature=signature, summary=summary)
+            # One record per work, however many items matched it.
+            accesses.setdefault(match.work.id, (match.work.owner_id, match.decision.value))
+    using = router.db_for_write(Check)
+    if connections[using].vendor == "postgresql":
+        _record_in_one_statement(connections[using], check, accesses)
+        return check
+    with transaction.atomic(using=using):
+        check.save(force_insert=True, using=using)
+        WorkAccess.objects.using(using).bulk_create(
+            WorkAccess(check_record=check, work_id=work_id, owner_id=owner_id, requester=request_terms.requester,
+                       purpose=request_terms.purpose, decision=decision, checked_at=request_terms.at)
+            for work_id, (owner_id, decision) in accesses.items()
+        )
+    return check
+
+
+def _record_in_one_statement(connection, check: Check, accesses: dict) -> None:
+    """The Check row and its WorkAccess rows as one INSERT statement: one round trip, atomic by itself.
+
+    The ORM path above costs a transaction of three round trips and a model instance per row; a
+    1,000-item check spent more time there than in its lookups.
+    """
+    fields = [f for f in Check._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(getattr(check, f.attname), connection) for f in fields]
+    placeholders = ", ".join(["%s"] * len(fields))
+    work_ids = list(accesses)
+    owner_ids = [owner_id for owner_id, _ in accesses.values()]
+    decisions = [decision for _, decision in accesses.values()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH recorded AS (INSERT INTO registry_check ({columns}) VALUES ({placeholders})) "  # noqa: S608
+            "INSERT INTO registry_workaccess (check_record_id, work_id, owner_id, requester_id, purpose, decision, "
+            "checked_at) SELECT %s, t.work_id, t.owner_id, %s, %s, t.decision, %s "
+            "FROM unnest(%s::uuid[], %s::bigint[], %s::text[]) AS t(work_id, owner_id, decision)",
+            [*values, check.pk, check.organization_id, check.purpose, check.checked_at,
+             work_ids, owner_ids, decisions],
+        )
 
 
 def check_body(check: Check) -> bytes:
