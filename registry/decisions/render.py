@@ -6,10 +6,10 @@ content, not the client's `ref` label.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any
 
+import orjson
 from django.conf import settings
 
 from registry.decisions.parse import CheckRequest
@@ -42,10 +42,11 @@ def result_render(result: ItemResult) -> dict[str, Any]:
     if item.ref is not None:
         rendered["ref"] = item.ref
     rendered["checked"] = item.checked
-    rendered["decision"] = result.decision.value
-    rendered["permitted"] = result.permitted
+    # Decision and Reason are str subclasses, which orjson writes as the strings they are.
+    rendered["decision"] = result.decision
+    rendered["permitted"] = result.decision == Decision.PERMITTED
     if result.reason:
-        rendered["reason"] = result.reason.value
+        rendered["reason"] = result.reason
     if item.error:
         rendered["error"] = item.error
     if result.matches:
@@ -62,9 +63,8 @@ def result_render(result: ItemResult) -> dict[str, Any]:
             {"work": str(s.work.id), "title": s.work.title, "owner": s.work.owner_slug, "distance": s.distance}
             for s in result.similar
         ]
-    grants = result.grants
-    if grants:
-        rendered["grants"] = [str(g.pk) for g in grants]
+    if result.matches and result.decision == Decision.PERMITTED:
+        rendered["grants"] = [str(g.pk) for g in result.grants]
     return rendered
 
 
@@ -87,4 +87,5 @@ def body_render(
         "results": [result_render(r) for r in results],
         "grants": {grant_id: grant_terms(grant) for grant_id, grant in grants.items()},
     }
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes, several times faster.
+    return orjson.dumps(document)

@@ -15,7 +15,7 @@ from registry.models import ApiKey, Check, WorkAccess
 from registry.services.api_keys import do_api_key_create, do_api_key_revoke
 from registry.services.grants import do_grant_issue
 from registry.services.hosts import do_host_confirm
-from registry.services.works import do_content_file_add
+from registry.services.works import do_content_file_add, do_work_register
 from tests.conftest import OPERATOR
 from tests.factories import make_image_bytes
 
@@ -96,6 +96,16 @@ def test_receipt_verifies_with_an_independent_jose_library_and_one_changed_byte_
     tampered[tampered.index(b"unregistered")] = ord("U")
     with pytest.raises(jws.InvalidJWSSignature):
         verify_independently(bytes(tampered), signature, jwks)
+
+
+def test_the_receipt_body_is_compact_utf8_json_in_the_order_it_is_documented(check, studio):
+    do_work_register(acting=OPERATOR, organization=studio, external_ref="J-1", title="千と千尋 \u2028 \"cel\"",
+                     identifiers=["isbn:978-4-04-102622-9"])
+    response, body = check([{"ref": "r\u00e9f/1", "identifier": "isbn:978-4-04-102622-9"}, {"sha256": "d" * 64}])
+    assert response.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    assert list(body) == ["check_id", "checked_at", "purpose", "territory", "context", "requester", "registry",
+                          "summary", "results", "grants"]
+    assert body["results"][0]["matches"][0]["title"] == "千と千尋 \u2028 \"cel\""
 
 
 def test_receipt_verify_endpoint(check, api_client):
