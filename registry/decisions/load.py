@@ -74,18 +74,17 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     patterns: list[set[WorkId]] = []
     similar: list[dict[WorkId, int]] = []
     for item in items:
-        methods: dict[WorkId, set[str]] = defaultdict(set)
+        methods: dict[WorkId, set[str]] = {}
         if item.error is None:
-            for work_id in by_sha.get(item.sha256, ()) if item.sha256 else ():
-                methods[work_id].add(Method.SHA256)
-            for work_id in exact_urls.get(item.url, ()) if item.url else ():
-                methods[work_id].add(Method.URL)
-            for work_id in by_identifier.get(item.identifier, ()) if item.identifier else ():
-                methods[work_id].add(Method.IDENTIFIER)
-        exact.append(dict(methods))
-        patterns.append(set(pattern_urls.get(item.url, ())) - set(methods) if item.url else set())
-        near_here = near_by_index.get(item.index, {})
-        similar.append({w: d for w, d in near_here.items() if w not in methods})
+            for found, key, method in ((by_sha, item.sha256, Method.SHA256), (exact_urls, item.url, Method.URL),
+                                       (by_identifier, item.identifier, Method.IDENTIFIER)):
+                if key is not None and key in found:
+                    for work_id in found[key]:
+                        methods.setdefault(work_id, set()).add(method)
+        exact.append(methods)
+        patterns.append(set(pattern_urls[item.url]) - set(methods) if item.url in pattern_urls else set())
+        near_here = near_by_index.get(item.index)
+        similar.append({w: d for w, d in near_here.items() if w not in methods} if near_here else {})
 
     facts = Facts(exact=exact, patterns=patterns, similar=similar)
     work_ids = {w for per in exact for w in per} | {w for per in patterns for w in per}

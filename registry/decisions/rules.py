@@ -130,6 +130,9 @@ def decide_items(request: CheckRequest, items: list[Item], facts: Facts) -> list
         if item.error is not None:
             results.append(ItemResult(item, Decision.INVALID, Reason.INVALID_ITEM))
             continue
+        if not exact and not patterns and not near:  # most items: registered by no one
+            results.append(ItemResult(item, Decision.UNREGISTERED, Reason.NO_MATCH))
+            continue
         similar = sorted(
             (Similar(facts.works[w], d) for w, d in near.items() if w in facts.works),
             key=lambda s: (s.distance, s.work.title, str(s.work.id)),
