@@ -50,6 +50,7 @@ def main() -> None:
     from registry.models import ApiKey, Organization
     from registry.warm import check_path_warm
 
+    bench_checks.warm_database()
     key = bench_checks.api_key()
     rng = random.Random(2026)
     batches = [bench_checks.mixed_items(1000, args.works, rng) for _ in range(args.requests)]
