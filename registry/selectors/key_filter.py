@@ -28,7 +28,8 @@ is a candidate):
   A writer caught between taking its id and taking its xid — inside one INSERT — is the one gap
   left, and the reconciliation below closes it within RECONCILE_SECONDS);
 - every RECONCILE_SECONDS the (count, sum of ids) of each table is compared with what the filter
-  holds; on any difference (a deleted row, or anything missed) the filter stops ruling keys out
+  holds, in a thread of its own (counting a million-row table costs more than a check, so no
+  request waits for it); on any difference (a deleted row, or anything missed) the filter stops ruling keys out
   (every key goes to the database) until a full rebuild, done in the background, is in place.
 """
 
@@ -125,6 +126,7 @@ class KeyFilter:
         self._snapshot: _Snapshot | None = None
         self._trusted = False
         self._rebuilding = False
+        self._reconciler: threading.Thread | None = None
 
     # --- answering ---------------------------------------------------------------------------
 
@@ -174,13 +176,7 @@ class KeyFilter:
                 return None
             self._fetch_new(snapshot)
             if time.monotonic() - snapshot.reconciled_at > RECONCILE_SECONDS:
-                if self._matches_tables(snapshot):
-                    snapshot.reconciled_at = time.monotonic()
-                else:
-                    logger.info("Key filter on %s differs from the tables; rebuilding", self.using)
-                    self._trusted = False
-                    self._rebuild_in_background()
-                    return None
+                self._reconcile_in_background(snapshot)
             if sum(len(t) for t in snapshot.tail_keys.values()) >= MERGE_TAIL_AT:
                 for kind, tail in snapshot.tail_keys.items():
                     snapshot.sorted_keys[kind] = np.union1d(snapshot.sorted_keys[kind], np.fromiter(tail, np.int32))
@@ -204,6 +200,33 @@ class KeyFilter:
                 connections[self.using].close()
 
         threading.Thread(target=rebuild, name="kyoka-key-filter", daemon=True).start()
+
+    def _reconcile_in_background(self, snapshot: _Snapshot) -> None:
+        """Compare the tables with what the filter holds, off the request path (a full count of a
+        million-row table is far slower than a check); on a difference, stop ruling out and rebuild."""
+        if self._reconciler is not None and self._reconciler.is_alive():
+            return
+        snapshot.reconciled_at = time.monotonic()  # the next one is due RECONCILE_SECONDS from now
+        expected = {table: (max([snapshot.safe_id[table], *snapshot.tail_ids[table]]), snapshot.count[table],
+                            snapshot.id_sum[table]) for table in _TABLES}
+
+        def reconcile() -> None:
+            try:
+                differs = not self._tables_hold(expected)
+            except Exception:
+                logger.exception("Key filter reconciliation on %s failed; trying again later", self.using)
+                return
+            finally:
+                connections[self.using].close()
+            if differs:
+                with self._lock:
+                    if self._snapshot is snapshot:
+                        logger.info("Key filter on %s differs from the tables; rebuilding", self.using)
+                        self._trusted = False
+                        self._rebuild_in_background()
+
+        self._reconciler = threading.Thread(target=reconcile, name="kyoka-key-filter-reconcile", daemon=True)
+        self._reconciler.start()
 
     def _fetch_new(self, snapshot: _Snapshot) -> None:
         """Rows above each table's safe watermark, in one round trip; then move the watermarks."""
@@ -238,12 +261,19 @@ class KeyFilter:
             snapshot.pending[table] = (max(seen.get(table, 0), high, snapshot.safe_id[table]), running)
 
     def _matches_tables(self, snapshot: _Snapshot) -> bool:
+        return self._tables_hold({
+            table: (max([snapshot.safe_id[table], *snapshot.tail_ids[table]]), snapshot.count[table],
+                    snapshot.id_sum[table])
+            for table in _TABLES
+        })
+
+    def _tables_hold(self, expected: dict[str, tuple[int, int, int]]) -> bool:
+        """Whether each table has exactly `count` rows summing to `id_sum` at or below `high`."""
         with connections[self.using].cursor() as cursor:
-            for table in _TABLES:
-                high = max([snapshot.safe_id[table], *snapshot.tail_ids[table]])
+            for table, (high, count, id_sum) in expected.items():
                 cursor.execute(f"SELECT count(*), coalesce(sum(id), 0) FROM {table} WHERE id <= %s", [high])  # noqa: S608
-                count, total = cursor.fetchone()
-                if (count, int(total)) != (snapshot.count[table], snapshot.id_sum[table]):
+                found, total = cursor.fetchone()
+                if (found, int(total)) != (count, id_sum):
                     return False
         return True
 

@@ -133,8 +133,19 @@ def test_a_filter_that_differs_from_the_tables_stops_ruling_out_until_rebuilt(fr
     monkeypatch.setattr(key_filter_module, "RECONCILE_SECONDS", 0.0)
     rebuilt = []
     monkeypatch.setattr(fresh_filter, "_rebuild_in_background", lambda: rebuilt.append(True))
-    assert registered_candidates(sha256s=[SHA]).sha256s == {SHA}  # every key goes to the database
+    registered_candidates(sha256s=[SHA])  # due: the reconciliation starts, off the request path
+    fresh_filter._reconciler.join(timeout=30)
     assert rebuilt and not fresh_filter.ready
+    assert registered_candidates(sha256s=[SHA]).sha256s == {SHA}  # every key goes to the database
+
+
+def test_a_filter_that_matches_the_tables_keeps_ruling_out_after_reconciling(fresh_filter, studio, monkeypatch):
+    register(studio, "W-kept", urls=["https://cdn.aozora.example/cel/kept.png"])
+    monkeypatch.setattr(key_filter_module, "RECONCILE_SECONDS", 0.0)
+    registered_candidates(sha256s=[SHA])
+    fresh_filter._reconciler.join(timeout=30)
+    assert fresh_filter.ready
+    assert registered_candidates(sha256s=[SHA]).sha256s == set()
 
 
 def _dsn() -> str:
