@@ -237,9 +237,17 @@ class KeyFilter:
             params.append(snapshot.safe_id[table])
         statement = " UNION ALL ".join(parts)
         kinds = list(_SOURCES)
-        with connections[self.using].cursor() as cursor:
-            running = _writers(cursor)
+        connection = connections[self.using]
+        connection.ensure_connection()
+        # Both statements in one round trip (psycopg's pipeline); the server still runs them in
+        # order, so the writers are read before the rows' snapshot is taken, as the rule needs.
+        with connection.connection.pipeline(), connection.cursor() as refresh, connection.cursor() as activity, \
+                connection.cursor() as cursor:
+            if connection.in_atomic_block:
+                refresh.execute(_CLEAR_ACTIVITY_SNAPSHOT)
+            activity.execute(_WRITERS)
             cursor.execute(statement, params)
+            running = frozenset(activity.fetchone()[0])
             rows = cursor.fetchall()
         seen: dict[str, int] = {}
         for number, row_id, fingerprint in rows:
@@ -331,15 +339,19 @@ class KeyFilter:
         return snapshot, writers
 
 
+_CLEAR_ACTIVITY_SNAPSHOT = "SELECT pg_stat_clear_snapshot()"
+_WRITERS = (
+    "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+)
+
+
 def _writers(cursor) -> frozenset[int]:
     """The transactions of this database, other than this session's, that hold an xid: its writers."""
     if cursor.db.in_atomic_block:
         # Activity is a snapshot per transaction; inside one it must be refreshed to be current.
-        cursor.execute("SELECT pg_stat_clear_snapshot()")
-    cursor.execute(
-        "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') FROM pg_stat_activity "
-        "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-    )
+        cursor.execute(_CLEAR_ACTIVITY_SNAPSHOT)
+    cursor.execute(_WRITERS)
     return frozenset(cursor.fetchone()[0])
 
 
