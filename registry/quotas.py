@@ -196,6 +196,14 @@ def quota_reset(*, subjects: Iterable[str]) -> None:
         _client(url).delete(*keys)
 
 
+def quota_store_warm() -> None:
+    """Connect to the quota store and load the charging script now, before the first request needs them."""
+    url = getattr(settings, "KYOKA_QUOTA_REDIS_URL", "")
+    if url:
+        _script(url)
+        _client(url).ping()
+
+
 def _key(subject: str) -> str:
     return f"{settings.KYOKA_QUOTA_KEY_PREFIX}{subject}"
 

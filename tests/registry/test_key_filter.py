@@ -184,3 +184,26 @@ def test_warming_a_worker_builds_its_filter_and_maps_the_shared_near_match_index
     check_path_warm()
     assert key_filter().ready and key_filter().stats()["keys"] == 1
     assert phash_index("default").stats()["generation"] >= 1  # mapped before any near-match request
+
+
+def test_warming_a_worker_loads_what_its_first_request_would_and_freezes_it_out_of_the_collector():
+    db = settings.DATABASES["default"]
+    script = textwrap.dedent("""
+        import gc, json, sys
+        import django
+        django.setup()
+        from registry.warm import check_path_warm
+        before = "registry.api.checks" in sys.modules
+        check_path_warm()
+        print(json.dumps({"before": before, "after": "registry.api.checks" in sys.modules,
+                          "frozen": gc.get_freeze_count()}))
+    """)
+    env = {
+        **os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+    }
+    done = subprocess.run([sys.executable, "-c", script], env=env, check=True, timeout=120, cwd=settings.BASE_DIR,
+                          capture_output=True, text=True)
+    state = json.loads(done.stdout.strip().splitlines()[-1])
+    assert state["before"] is False and state["after"] is True  # the view modules came in with the URLconf
+    assert state["frozen"] > 10_000
