@@ -135,6 +135,8 @@ class KeyFilter:
         identifiers: Iterable[tuple[str, str]] = (),
     ) -> Candidates:
         sha256s, urls, identifiers = list(sha256s), list(urls), list(identifiers)
+        if not (sha256s or urls or identifiers):  # a batch of phash items only: nothing to catch up for
+            return Candidates(frozenset(), frozenset(), frozenset())
         snapshot = self._fresh()
         if snapshot is None:
             return Candidates(frozenset(sha256s), frozenset(url for url, _ in urls), frozenset(identifiers))
