@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from django.db import router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
@@ -63,9 +64,12 @@ def facts_load(items: list[Item]) -> Facts:
 
 
 def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
-    by_sha = matching.works_by_sha256(i.sha256 for i in valid if i.sha256 in maybe.sha256s)
-    exact_urls, pattern_urls = matching.works_by_url_split([(i.url, i.url_host) for i in valid if i.url in maybe.urls])
-    by_identifier = matching.works_by_identifier(i.identifier for i in valid if i.identifier in maybe.identifiers)
+    by_sha, exact_urls, pattern_urls, by_identifier = matching.works_by_exact(
+        sha256s=(i.sha256 for i in valid if i.sha256 in maybe.sha256s),
+        urls=[(i.url, i.url_host) for i in valid if i.url in maybe.urls],
+        identifiers=(i.identifier for i in valid if i.identifier in maybe.identifiers),
+        using=router.db_for_read(Work),
+    )
     phash_items = [i for i in valid if i.phash is not None]
     near = matching.works_by_phash([(i.phash, i.max_distance) for i in phash_items])
     near_by_index = {item.index: found for item, found in zip(phash_items, near, strict=True)}

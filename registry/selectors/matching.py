@@ -21,24 +21,13 @@ SQLITE_CHUNK = 900
 
 def works_by_sha256(digests: Iterable[str]) -> dict[str, set[WorkId]]:
     digests = set(digests)
-    found: dict[str, set[WorkId]] = defaultdict(set)
-    if not digests:
-        return found
-    for sha256, work_id in _in_chunks(ContentFile.objects.values_list("sha256", "work_id"), "sha256", digests):
-        found[sha256].add(work_id)
-    return found
+    return _sha256_rows_collect(_in_chunks(_sha256_rows(), "sha256", digests) if digests else [])
 
 
 def works_by_identifier(identifiers: Iterable[tuple[str, str]]) -> dict[tuple[str, str], set[WorkId]]:
     wanted = set(identifiers)
-    found: dict[tuple[str, str], set[WorkId]] = defaultdict(set)
-    if not wanted:
-        return found
-    rows = _in_chunks(WorkIdentifier.objects.values_list("scheme", "value", "work_id"), "value", {v for _, v in wanted})
-    for scheme, value, work_id in rows:
-        if (scheme, value) in wanted:
-            found[(scheme, value)].add(work_id)
-    return found
+    rows = _in_chunks(_identifier_rows(), "value", {v for _, v in wanted}) if wanted else []
+    return _identifier_rows_collect(rows, wanted)
 
 
 def works_by_url(urls: Iterable[tuple[str, str]], *, patterns: bool = True) -> dict[str, set[WorkId]]:
@@ -59,15 +48,65 @@ def works_by_url_split(
     """Exact URL registrations by hash and patterns by host, one query; the two kept apart,
     because a pattern counts only with standing on its host while an exact URL always registers."""
     urls = list(urls)
+    return _url_rows_collect(list(_url_rows(urls, patterns=patterns)) if urls else [], urls)
+
+
+def works_by_exact(
+    *, sha256s: Iterable[str], urls: Iterable[tuple[str, str]], identifiers: Iterable[tuple[str, str]],
+    using: str = DEFAULT_DB_ALIAS,
+) -> tuple[dict[str, set[WorkId]], dict[str, set[WorkId]], dict[str, set[WorkId]], dict[tuple[str, str], set[WorkId]]]:
+    """The three exact lookups of a check at once: (by sha256, by exact URL, by URL pattern, by identifier).
+
+    On PostgreSQL the three queries travel in one round trip (psycopg's pipeline).
+    """
+    digests, urls, wanted = set(sha256s), list(urls), set(identifiers)
+    if connections[using].vendor != "postgresql":
+        return works_by_sha256(digests), *works_by_url_split(urls), works_by_identifier(wanted)
+    querysets = {
+        "sha256": _sha256_rows().filter(sha256__any=list(digests)) if digests else None,
+        "url": _url_rows(urls, patterns=True) if urls else None,
+        "identifier": _identifier_rows().filter(value__any=list({v for _, v in wanted})) if wanted else None,
+    }
+    rows = _rows_pipelined({kind: qs for kind, qs in querysets.items() if qs is not None}, using)
+    exact_urls, pattern_urls = _url_rows_collect(rows.get("url", []), urls)
+    return (_sha256_rows_collect(rows.get("sha256", [])), exact_urls, pattern_urls,
+            _identifier_rows_collect(rows.get("identifier", []), wanted))
+
+
+def _sha256_rows():
+    return ContentFile.objects.values_list("sha256", "work_id")
+
+
+def _identifier_rows():
+    return WorkIdentifier.objects.values_list("scheme", "value", "work_id")
+
+
+def _url_rows(urls: list[tuple[str, str]], *, patterns: bool):
+    wanted = Q(is_pattern=False, url_hash__any=list({url_key(url) for url, _ in urls}))
+    if patterns:
+        wanted |= Q(is_pattern=True, host__any=list({host for _, host in urls}))
+    return WorkURL.objects.filter(wanted).values_list("url", "url_hash", "is_pattern", "host", "work_id")
+
+
+def _sha256_rows_collect(rows) -> dict[str, set[WorkId]]:
+    found: dict[str, set[WorkId]] = defaultdict(set)
+    for sha256, work_id in rows:
+        found[sha256].add(work_id)
+    return found
+
+
+def _identifier_rows_collect(rows, wanted: set[tuple[str, str]]) -> dict[tuple[str, str], set[WorkId]]:
+    found: dict[tuple[str, str], set[WorkId]] = defaultdict(set)
+    for scheme, value, work_id in rows:
+        if (scheme, value) in wanted:
+            found[(scheme, value)].add(work_id)
+    return found
+
+
+def _url_rows_collect(rows, urls: list[tuple[str, str]]) -> tuple[dict[str, set[WorkId]], dict[str, set[WorkId]]]:
     by_hash = {url_key(url): url for url, _ in urls}
     exact: dict[str, set[WorkId]] = defaultdict(set)
     by_pattern: dict[str, set[WorkId]] = defaultdict(set)
-    if not by_hash:
-        return exact, by_pattern
-    wanted = Q(is_pattern=False, url_hash__any=list(by_hash))
-    if patterns:
-        wanted |= Q(is_pattern=True, host__any=list({host for _, host in urls}))
-    rows = WorkURL.objects.filter(wanted).values_list("url", "url_hash", "is_pattern", "host", "work_id")
     urls_by_host: dict[str, list[str]] = defaultdict(list)
     for url, host in urls:
         urls_by_host[host].append(url)
@@ -79,6 +118,28 @@ def works_by_url_split(
             if pattern_matches(url, candidate):
                 by_pattern[candidate].add(work_id)
     return exact, by_pattern
+
+
+def _rows_pipelined(querysets: dict, using: str) -> dict[str, list[tuple]]:
+    """Each values_list queryset's rows, all sent before any is read: one round trip for the lot.
+
+    Only for querysets whose values need no conversion from what psycopg returns (text, uuid,
+    integers, booleans), since the ORM's converters are not applied here.
+    """
+    if not querysets:
+        return {}
+    connection = connections[using]
+    connection.ensure_connection()
+    compiled = {kind: qs.query.get_compiler(using=using).as_sql() for kind, qs in querysets.items()}
+    cursors = {kind: connection.cursor() for kind in compiled}
+    try:
+        with connection.connection.pipeline():
+            for kind, (sql, params) in compiled.items():
+                cursors[kind].execute(sql, params)
+            return {kind: cursor.fetchall() for kind, cursor in cursors.items()}
+    finally:
+        for cursor in cursors.values():
+            cursor.close()
 
 
 def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:
