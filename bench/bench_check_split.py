@@ -48,6 +48,7 @@ def main() -> None:
     from registry.decisions.rules import decide_items
     from registry.decisions.run import check_record_write, check_render
     from registry.models import ApiKey, Organization
+    from registry.receipts import sign_receipt
     from registry.warm import check_path_warm
 
     bench_checks.warm_database()
@@ -92,16 +93,17 @@ def main() -> None:
         t3 = time.perf_counter()
         results = decide_items(terms, items, facts)
         t4 = time.perf_counter()
-        rendered = check_render(request_terms=terms, results=results, sign=False)
+        rendered = check_render(request_terms=terms, results=results)  # renders, compresses and signs
         t5 = time.perf_counter()
-        rendered = check_render(request_terms=terms, results=results, sign=True)
+        sign_receipt(rendered.body)  # signed again on its own, to take the signing out of the render's time
+        signing = time.perf_counter() - t5
         t6 = time.perf_counter()
         check_record_write(actor=actor, request_terms=terms, results=results, rendered=rendered)
         t7 = time.perf_counter()
-        for name, (a, b) in zip(stages, [(begin, t1), (t1, t2), (t2, t3), (t3, t4), (t4, t5), (t5, t6) , (t6, t7)],
-                                strict=True):
-            stages[name].append(b - a if name != "sign" else (t6 - t5) - (t5 - t4))
-        return t7 - begin
+        spans = [t1 - begin, t2 - t1, t3 - t2, t4 - t3, t5 - t4 - signing, signing, t7 - t6]
+        for name, span in zip(stages, spans, strict=True):
+            stages[name].append(span)
+        return t7 - begin - (t6 - t5)
 
     db = settings.DATABASES["default"]
     dsn = f"host={db['HOST']} port={db['PORT'] or 5432} dbname={db['NAME']} user={db['USER']}"

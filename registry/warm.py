@@ -39,8 +39,8 @@ def check_path_warm(using: str = DEFAULT_DB_ALIAS) -> None:
 
 def _framework_warm() -> None:
     """What a worker's first request would otherwise load (~0.5 s): every view module (the URLconf
-    imports them), both languages' catalogues, the signing key, the territory table, and the connections to the cache
-    and the quota store."""
+    imports them), both languages' catalogues, the signing key, the territory table, and the
+    connections to the cache and the quota store."""
     from django.conf import settings
     from django.core.cache import cache
     from django.urls import get_resolver

@@ -44,7 +44,7 @@ def result_render(result: ItemResult) -> dict[str, Any]:
     rendered["checked"] = item.checked
     # Decision and Reason are str subclasses, which orjson writes as the strings they are.
     rendered["decision"] = result.decision
-    rendered["permitted"] = result.decision == Decision.PERMITTED
+    rendered["permitted"] = result.permitted
     if result.reason:
         rendered["reason"] = result.reason
     if item.error:
@@ -63,8 +63,9 @@ def result_render(result: ItemResult) -> dict[str, Any]:
             {"work": str(s.work.id), "title": s.work.title, "owner": s.work.owner_slug, "distance": s.distance}
             for s in result.similar
         ]
-    if result.matches and result.decision == Decision.PERMITTED:
-        rendered["grants"] = [str(g.pk) for g in result.grants]
+    grants = result.grants
+    if grants:
+        rendered["grants"] = [str(g.pk) for g in grants]
     return rendered
 
 

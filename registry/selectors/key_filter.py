@@ -209,8 +209,7 @@ class KeyFilter:
         if self._reconciler is not None and self._reconciler.is_alive():
             return
         snapshot.reconciled_at = time.monotonic()  # the next one is due RECONCILE_SECONDS from now
-        expected = {table: (max([snapshot.safe_id[table], *snapshot.tail_ids[table]]), snapshot.count[table],
-                            snapshot.id_sum[table]) for table in _TABLES}
+        expected = _held(snapshot)
 
         def reconcile() -> None:
             try:
@@ -271,11 +270,7 @@ class KeyFilter:
             snapshot.pending[table] = (max(seen.get(table, 0), high, snapshot.safe_id[table]), running)
 
     def _matches_tables(self, snapshot: _Snapshot) -> bool:
-        return self._tables_hold({
-            table: (max([snapshot.safe_id[table], *snapshot.tail_ids[table]]), snapshot.count[table],
-                    snapshot.id_sum[table])
-            for table in _TABLES
-        })
+        return self._tables_hold(_held(snapshot))
 
     def _tables_hold(self, expected: dict[str, tuple[int, int, int]]) -> bool:
         """Whether each table has exactly `count` rows summing to `id_sum` at or below `high`."""
@@ -339,6 +334,15 @@ class KeyFilter:
                 snapshot.sorted_keys[kind] = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, np.int32)
                 snapshot.tail_keys[kind] = set()
         return snapshot, writers
+
+
+def _held(snapshot: _Snapshot) -> dict[str, tuple[int, int, int]]:
+    """Per table, what the filter holds: (highest id known, row count, sum of ids) at or below it."""
+    return {
+        table: (max([snapshot.safe_id[table], *snapshot.tail_ids[table]]), snapshot.count[table],
+                snapshot.id_sum[table])
+        for table in _TABLES
+    }
 
 
 _CLEAR_ACTIVITY_SNAPSHOT = "SELECT pg_stat_clear_snapshot()"
