@@ -16,6 +16,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.http import HttpRequest, HttpResponseBase, JsonResponse
 from django.urls import Resolver404, resolve
@@ -104,19 +105,22 @@ def _error_response(status: int, code: str, message: str) -> JsonResponse:
 
 
 def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether a parsed JSON value nests lists and objects more than `limit` deep (iteratively)."""
+    """Whether a parsed JSON value nests lists and objects more than `limit` deep (iteratively).
+
+    Parsed JSON holds only exact dicts and lists as containers, so `type(...) is` suffices; a
+    check's thousand item objects cost one visit each.
+    """
+    if type(value) is not dict and type(value) is not list:
+        return False
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
         current, depth = stack.pop()
-        if isinstance(current, dict):
-            children = current.values()
-        elif isinstance(current, list):
-            children = current
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        for child in current.values() if type(current) is dict else current:
+            kind = type(child)
+            if kind is dict or kind is list:
+                if depth >= limit:
+                    return True
+                stack.append((child, depth + 1))
     return False
 
 
@@ -137,11 +141,20 @@ class LimitedJSONParser(parsers.JSONParser):
             raise BodyTooLarge(body_too_large_message(limit))
         encoding = parsers.get_encoding(parser_context)
         try:
-            text = raw.decode(encoding)
-            parse_constant = strict_constant if self.strict else None
-            data = json.loads(text, parse_constant=parse_constant)
+            if encoding.lower().replace("_", "-") in ("utf-8", "utf8"):
+                # orjson reads UTF-8 bytes several times faster than json.loads, and refuses NaN
+                # and Infinity as the strict standard-library path below does.
+                data = orjson.loads(raw)
+            else:
+                parse_constant = strict_constant if self.strict else None
+                data = json.loads(raw.decode(encoding), parse_constant=parse_constant)
         except RecursionError:
             raise ParseError(self._too_deep()) from None
+        except orjson.JSONDecodeError as exc:
+            # orjson stops at its own depth limit (1,024), far beyond MAX_JSON_DEPTH.
+            if str(exc).startswith("depth limit exceeded"):
+                raise ParseError(self._too_deep()) from None
+            raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None
         except ValueError as exc:
             raise ParseError(_("JSON parse error - %(error)s") % {"error": exc}) from None
         if json_depth_exceeds(data):

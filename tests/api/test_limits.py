@@ -158,6 +158,23 @@ def test_json_as_deep_as_allowed_is_read(key_client, developer):
     assert response.json()["results"][0]["decision"] == "invalid"
 
 
+@pytest.mark.parametrize("body", [
+    b'{"purpose": "tdm", "items": [{"phash": "00", "max_distance": NaN}]}',
+    b'{"purpose": "tdm", "items": [{"phash": "00", "max_distance": Infinity}]}',
+    b'{"purpose": "tdm", "items": [{"sha256": "\xff\xfe"}]}',
+    b'{"purpose": "tdm", "items": [{"sha256": "\\ud800"}]}',
+    b'{"purpose": "tdm", "items": [',
+], ids=["nan", "infinity", "not-utf8", "lone-surrogate", "truncated"])
+def test_json_that_is_not_strict_json_is_a_400_and_checks_nothing(key_client, developer, body):
+    client = key_client(developer, ["checks"])
+    checks_before = Check.objects.count()
+
+    response = client.generic("POST", "/api/v1/checks", body, content_type="application/json")
+
+    assert error_of(response, 400)["message"].startswith("JSON parse error")
+    assert Check.objects.count() == checks_before
+
+
 # --- field lengths --------------------------------------------------------------------------------
 
 
