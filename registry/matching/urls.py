@@ -133,6 +133,11 @@ def url_key(normalized: str) -> str:
     return hashlib.sha256(normalized.encode()).hexdigest()
 
 
+def url_key_digest(normalized: str) -> bytes:
+    """`url_key` as the raw digest (what the key filter fingerprints)."""
+    return hashlib.sha256(normalized.encode()).digest()
+
+
 def url_host(normalized_url: str) -> str:
     """Return the host of a normalised URL or pattern (without its port), for lookups by host."""
     match = _NORMAL_HOST.match(normalized_url)

@@ -17,16 +17,19 @@ process (8 MB at 1M works with a file and a URL each); false-positive rate ≈ k
 
 Kept in step with writes, on PostgreSQL (the embedded SQLite default has no filter: every key
 is a candidate):
-- every check first fetches the rows with an id above the filter's safe watermark (one round
-  trip for all four kinds, with the database's current snapshot);
+- every check first fetches the rows with an id above the filter's safe watermark (one statement
+  for all four kinds);
 - sequence order is not commit order: a transaction may hold a low id and commit after a later
   one. The safe watermark only moves up to the highest id seen by an earlier fetch once every
-  transaction of this database that was writing at that fetch (a backend with an xid in
-  pg_stat_activity) has ended; until then the rows above it are fetched again. A row committed
-  out of order is therefore found by the first check after its commit. (Only this database's
-  writers count: a long transaction elsewhere on the server does not hold the watermark back.
-  A writer caught between taking its id and taking its xid — inside one INSERT — is the one gap
-  left, and the reconciliation below closes it within RECONCILE_SECONDS);
+  transaction that was writing at that fetch has ended; until then the rows above it are fetched
+  again. The writers are read off the very snapshot the rows are read with (the in-progress
+  xids of `pg_current_snapshot()`, in the same statement), so "not visible to the fetch" and
+  "still writing at the fetch" describe one instant. A row committed out of order is therefore
+  found by the first check after its commit. (The snapshot lists the whole server's writers, so
+  a long transaction in another database holds the watermark back: that costs re-fetching the
+  rows above it, never a miss. A writer caught between taking its id and taking its xid — inside
+  one INSERT — is the one gap left, and the reconciliation below closes it within
+  RECONCILE_SECONDS);
 - every RECONCILE_SECONDS the (count, sum of ids) of each table is compared with what the filter
   holds, in a thread of its own (counting a million-row table costs more than a check, so no
   request waits for it); on any difference (a deleted row, or anything missed) the filter stops ruling keys out
@@ -45,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
-from registry.matching.urls import url_key
+from registry.matching.urls import url_key_digest
 
 logger = logging.getLogger(__name__)
 
@@ -66,13 +69,18 @@ _SOURCES: dict[str, tuple[str, str, str]] = {
 _TABLES = tuple(dict.fromkeys(table for table, _, _ in _SOURCES.values()))
 
 
-def _fingerprint_hex(hex_digest: str) -> int:
-    value = int(hex_digest[:8], 16)
-    return value - (1 << 32) if value >= 1 << 31 else value
+def _md5(text: str) -> bytes:
+    return hashlib.md5(text.encode(), usedforsecurity=False).digest()
 
 
-def _fingerprint_text(text: str) -> int:
-    return _fingerprint_hex(hashlib.md5(text.encode(), usedforsecurity=False).hexdigest())
+def _hex_fingerprints(hex_digests: list[str]) -> np.ndarray:
+    """The fingerprints of hex digests at once: their first 32 bits as signed big-endian integers."""
+    return np.frombuffer(bytes.fromhex("".join([d[:8] for d in hex_digests])), ">i4").astype(np.int32)
+
+
+def _digest_fingerprints(digests: list[bytes]) -> np.ndarray:
+    """The same for raw digests: their first 4 bytes, as PostgreSQL reads them off the hex spelling."""
+    return np.frombuffer(b"".join([d[:4] for d in digests]), ">i4").astype(np.int32)
 
 
 @dataclass(frozen=True)
@@ -140,16 +148,20 @@ class KeyFilter:
         snapshot = self._fresh()
         if snapshot is None:
             return Candidates(frozenset(sha256s), frozenset(url for url, _ in urls), frozenset(identifiers))
-        sha_hits = snapshot.may_hold("sha256", np.array([_fingerprint_hex(s) for s in sha256s], np.int32))
-        url_hits = snapshot.may_hold("url", np.array([_fingerprint_hex(url_key(u)) for u, _ in urls], np.int32))
-        url_hits |= snapshot.may_hold("pattern_host", np.array([_fingerprint_text(h) for _, h in urls], np.int32))
+        sha_hits = snapshot.may_hold("sha256", _hex_fingerprints(sha256s))
+        url_hits = snapshot.may_hold("url", _digest_fingerprints([url_key_digest(u) for u, _ in urls]))
+        host_digests: dict[str, bytes] = {}  # a batch's URLs share a few hosts
+        for _, host in urls:
+            if host not in host_digests:
+                host_digests[host] = _md5(host)
+        url_hits |= snapshot.may_hold("pattern_host", _digest_fingerprints([host_digests[h] for _, h in urls]))
         identifier_hits = snapshot.may_hold(
-            "identifier", np.array([_fingerprint_text(f"{s}:{v}") for s, v in identifiers], np.int32)
+            "identifier", _digest_fingerprints([_md5(f"{s}:{v}") for s, v in identifiers])
         )
         return Candidates(
-            sha256s=frozenset(s for s, hit in zip(sha256s, sha_hits, strict=True) if hit),
-            urls=frozenset(u for (u, _), hit in zip(urls, url_hits, strict=True) if hit),
-            identifiers=frozenset(i for i, hit in zip(identifiers, identifier_hits, strict=True) if hit),
+            sha256s=frozenset(sha256s[k] for k in np.flatnonzero(sha_hits).tolist()),
+            urls=frozenset(urls[k][0] for k in np.flatnonzero(url_hits).tolist()),
+            identifiers=frozenset(identifiers[k] for k in np.flatnonzero(identifier_hits).tolist()),
         )
 
     def warm(self) -> None:
@@ -230,26 +242,21 @@ class KeyFilter:
         self._reconciler.start()
 
     def _fetch_new(self, snapshot: _Snapshot) -> None:
-        """Rows above each table's safe watermark, in one round trip; then move the watermarks."""
+        """Rows above each table's safe watermark, and who was writing, in one statement; then move the watermarks."""
         parts, params = [], []
         # Table names and expressions are this module's constants, never input.
         for number, (table, expression, condition) in enumerate(_SOURCES.values()):
-            parts.append(f"SELECT {number}, id, {expression} FROM {table} WHERE id > %s AND {condition}")  # noqa: S608
+            parts.append(f"SELECT {number} AS kind, id, {expression} AS fingerprint FROM {table} "  # noqa: S608
+                         f"WHERE id > %s AND {condition}")
             params.append(snapshot.safe_id[table])
-        statement = " UNION ALL ".join(parts)
+        statement = (f"WITH running AS ({_WRITERS}) SELECT running.xids, new.kind, new.id, new.fingerprint "  # noqa: S608
+                     f"FROM running LEFT JOIN ({' UNION ALL '.join(parts)}) AS new ON TRUE")
         kinds = list(_SOURCES)
-        connection = connections[self.using]
-        connection.ensure_connection()
-        # Both statements in one round trip (psycopg's pipeline); the server still runs them in
-        # order, so the writers are read before the rows' snapshot is taken, as the rule needs.
-        with connection.connection.pipeline(), connection.cursor() as refresh, connection.cursor() as activity, \
-                connection.cursor() as cursor:
-            if connection.in_atomic_block:
-                refresh.execute(_CLEAR_ACTIVITY_SNAPSHOT)
-            activity.execute(_WRITERS)
+        with connections[self.using].cursor() as cursor:
             cursor.execute(statement, params)
-            running = frozenset(activity.fetchone()[0])
-            rows = cursor.fetchall()
+            fetched = cursor.fetchall()
+        running = frozenset(fetched[0][0])
+        rows = [row[1:] for row in fetched if row[1] is not None]
         seen: dict[str, int] = {}
         for number, row_id, fingerprint in rows:
             kind = kinds[number]
@@ -345,18 +352,16 @@ def _held(snapshot: _Snapshot) -> dict[str, tuple[int, int, int]]:
     }
 
 
-_CLEAR_ACTIVITY_SNAPSHOT = "SELECT pg_stat_clear_snapshot()"
+# The transactions in progress in the statement's own snapshot (this session's is never among
+# them): read in the same statement as the rows, they are exactly the writers whose rows that
+# statement could not see.
 _WRITERS = (
-    "SELECT coalesce(array_agg(backend_xid::text::bigint), '{}') FROM pg_stat_activity "
-    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+    "SELECT coalesce(array_agg(xid::text::bigint), '{}') AS xids FROM pg_snapshot_xip(pg_current_snapshot()) AS xid"
 )
 
 
 def _writers(cursor) -> frozenset[int]:
-    """The transactions of this database, other than this session's, that hold an xid: its writers."""
-    if cursor.db.in_atomic_block:
-        # Activity is a snapshot per transaction; inside one it must be refreshed to be current.
-        cursor.execute(_CLEAR_ACTIVITY_SNAPSHOT)
+    """The transactions writing as of this statement's snapshot, other than this session's."""
     cursor.execute(_WRITERS)
     return frozenset(cursor.fetchone()[0])
 
