@@ -10,20 +10,25 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from django.db import router
+import orjson
+from django.db import connections, router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
-from registry.models import DisputeWork, Grant, VerifiedHost, Work
+from registry.models import DisputeWork, Grant, Organization, VerifiedHost, Work
 from registry.models.disputes import Dispute
 from registry.selectors import matching
 from registry.selectors.key_filter import Candidates, registered_candidates
 from registry.selectors.standing import host_proofs
 
 WorkId = uuid.UUID
+_NO_EXACT: dict = MappingProxyType({})  # type: ignore[assignment]
+_NO_PATTERNS: frozenset = frozenset()
+_NO_SIMILAR: dict = MappingProxyType({})  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -64,41 +69,59 @@ def facts_load(items: list[Item]) -> Facts:
 
 
 def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
+    sha_items = [i for i in valid if i.sha256 is not None and i.sha256 in maybe.sha256s]
+    url_items = [i for i in valid if i.url is not None and i.url in maybe.urls]
+    identifier_items = [i for i in valid if i.identifier is not None and i.identifier in maybe.identifiers]
     by_sha, exact_urls, pattern_urls, by_identifier = matching.works_by_exact(
-        sha256s=(i.sha256 for i in valid if i.sha256 in maybe.sha256s),
-        urls=[(i.url, i.url_host) for i in valid if i.url in maybe.urls],
-        identifiers=(i.identifier for i in valid if i.identifier in maybe.identifiers),
+        sha256s=(i.sha256 for i in sha_items),
+        urls=[(i.url, i.url_host) for i in url_items],
+        identifiers=(i.identifier for i in identifier_items),
         using=router.db_for_read(Work),
     )
     phash_items = [i for i in valid if i.phash is not None]
     near = matching.works_by_phash([(i.phash, i.max_distance) for i in phash_items])
-    near_by_index = {item.index: found for item, found in zip(phash_items, near, strict=True)}
 
-    exact: list[dict[WorkId, set[str]]] = []
-    patterns: list[set[WorkId]] = []
-    similar: list[dict[WorkId, int]] = []
-    for item in items:
-        methods: dict[WorkId, set[str]] = {}
-        if item.error is None:
-            for found, key, method in ((by_sha, item.sha256, Method.SHA256), (exact_urls, item.url, Method.URL),
-                                       (by_identifier, item.identifier, Method.IDENTIFIER)):
-                if key is not None and key in found:
-                    for work_id in found[key]:
-                        methods.setdefault(work_id, set()).add(method)
-        exact.append(methods)
-        patterns.append(set(pattern_urls[item.url]) - set(methods) if item.url in pattern_urls else set())
-        near_here = near_by_index.get(item.index)
-        similar.append({w: d for w, d in near_here.items() if w not in methods} if near_here else {})
+    # Most items have no candidate at all: they share one empty fact of each kind (never mutated).
+    exact: list[dict[WorkId, set[str]]] = [_NO_EXACT] * len(items)
+    patterns: list[set[WorkId]] = [_NO_PATTERNS] * len(items)
+    similar: list[dict[WorkId, int]] = [_NO_SIMILAR] * len(items)
+    position = {item.index: n for n, item in enumerate(items)}
+    for looked_up, found, key_of, method in (
+        (sha_items, by_sha, lambda i: i.sha256, Method.SHA256),
+        (url_items, exact_urls, lambda i: i.url, Method.URL),
+        (identifier_items, by_identifier, lambda i: i.identifier, Method.IDENTIFIER),
+    ):
+        for item in looked_up:
+            for work_id in found.get(key_of(item), ()):
+                n = position[item.index]
+                if exact[n] is _NO_EXACT:
+                    exact[n] = {}
+                exact[n].setdefault(work_id, set()).add(method)
+    for item in url_items:
+        if item.url in pattern_urls:
+            n = position[item.index]
+            patterns[n] = set(pattern_urls[item.url]) - set(exact[n])
+    for item, near_here in zip(phash_items, near, strict=True):
+        if near_here:
+            n = position[item.index]
+            similar[n] = {w: d for w, d in near_here.items() if w not in exact[n]}
 
     facts = Facts(exact=exact, patterns=patterns, similar=similar)
     work_ids = {w for per in exact for w in per} | {w for per in patterns for w in per}
-    facts.works = _works_load(work_ids | {w for per in similar for w in per})
-    url_owners = {facts.works[w].owner_id for per in patterns for w in per if w in facts.works}
-    url_owners |= {
-        facts.works[w].owner_id for per in exact for w, found in per.items()
-        if Method.URL in found and w in facts.works
-    }
-    facts.proven_hosts = host_proofs(url_owners)
+    # Owners of URL matches need their proven hosts; a pattern's owner may not be known yet, so
+    # the hosts are read for the works matched by URL and the rules look them up by owner.
+    url_work_ids = {w for per in patterns for w in per}
+    url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
+    similar_ids = {w for per in similar for w in per}
+    using = router.db_for_read(Work)
+    if connections[using].vendor == "postgresql":
+        facts.works, grants, facts.proven_hosts = _works_grants_hosts_pipelined(
+            work_ids, similar_ids, url_work_ids, using
+        )
+        facts.grants = _grants_by_work([facts.works[w] for w in work_ids if w in facts.works], grants)
+        return facts
+    facts.works = _works_load(work_ids | similar_ids)
+    facts.proven_hosts = host_proofs({facts.works[w].owner_id for w in url_work_ids if w in facts.works})
     facts.grants = _candidate_grants([facts.works[w] for w in work_ids if w in facts.works])
     return facts
 
@@ -142,13 +165,13 @@ def _candidate_grants(works: list[WorkFacts]) -> dict[WorkId, list[Grant]]:
             | Q(scope=Grant.Scope.CATALOG, grantor_id__any=list(owners))
         )
         .select_related("grantor")
-        .only(
-            "id", "grantor_id", "scope", "work_id", "licensee_id", "purposes", "territories", "contexts",
-            "valid_from", "valid_until", "revoked_at", "attribution", "licence_url", "compensation", "created_at",
-            "grantor__slug", "grantor__verified_at", "grantor__suspended_at",
-        )
+        .only(*_GRANT_FIELDS, *(f"grantor__{f}" for f in _GRANTOR_FIELDS if f != "id"))
         .order_by("created_at", "id")
     )
+    return _grants_by_work(works, list(grants))
+
+
+def _grants_by_work(works: list[WorkFacts], grants: list[Grant]) -> dict[WorkId, list[Grant]]:
     by_work_id: dict[WorkId, list[Grant]] = defaultdict(list)
     by_owner_catalog: dict[int, list[Grant]] = defaultdict(list)
     for grant in grants:
@@ -163,3 +186,82 @@ def _candidate_grants(works: list[WorkFacts]) -> dict[WorkId, list[Grant]]:
         candidates = [g for g in scoped if g.grantor_id == work.owner_id] + by_owner_catalog.get(work.owner_id, [])
         result[work.id] = sorted(candidates, key=lambda g: (g.created_at, str(g.pk)))
     return result
+
+
+# --- PostgreSQL: the works, their grants and their owners' hosts in one round trip -----------
+
+def _in_model_order(model, names: set[str]) -> tuple[str, ...]:
+    """Column names in the model's field order, as Model.from_db reads values."""
+    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
+
+
+_GRANT_FIELDS = _in_model_order(Grant, {
+    "id", "grantor_id", "scope", "work_id", "licensee_id", "purposes", "territories", "contexts",
+    "valid_from", "valid_until", "revoked_at", "attribution", "licence_url", "compensation", "created_at",
+})
+_GRANTOR_FIELDS = _in_model_order(Organization, {"id", "slug", "verified_at", "suspended_at"})
+_JSON_GRANT_FIELDS = frozenset({"purposes", "territories", "contexts"})
+_HOST_FIELDS = _in_model_order(VerifiedHost, {"id", "organization_id", "host", "covers_subdomains", "verified_at"})
+
+# The same facts as _works_load, _candidate_grants and host_proofs, as three statements that need
+# only the matched work ids: the grants and hosts find the works' ancestors and owners themselves.
+_WORKS_SQL = """
+SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
+       o.verified_at IS NOT NULL AND o.suspended_at IS NULL,
+       EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute d ON d.id = dw.dispute_id
+               WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))
+FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
+WHERE w.id = ANY(%s)
+"""
+_GRANT_COLUMNS = ", ".join(f"g.{f}" for f in _GRANT_FIELDS) + ", " + ", ".join(f"o.{f}" for f in _GRANTOR_FIELDS)
+_GRANTS_SQL = f"""
+WITH deciding AS (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s)),
+scoped AS (
+    SELECT id FROM deciding
+    UNION
+    SELECT part::uuid FROM deciding, unnest(string_to_array(trim(BOTH '/' FROM lineage), '/')) AS part
+    WHERE part <> ''
+)
+SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
+WHERE g.scope = 'work' AND g.work_id IN (SELECT id FROM scoped)
+UNION ALL
+SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
+WHERE g.scope = 'catalog' AND g.grantor_id IN (SELECT owner_id FROM deciding)
+"""  # noqa: S608 (column lists are this module's constants)
+_HOSTS_SQL = f"""
+SELECT {", ".join(f"h.{f}" for f in _HOST_FIELDS)} FROM registry_verifiedhost h
+WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id = ANY(%s))
+"""  # noqa: S608
+
+
+def _works_grants_hosts_pipelined(
+    work_ids: set[WorkId], similar_ids: set[WorkId], url_work_ids: set[WorkId], using: str,
+) -> tuple[dict[WorkId, WorkFacts], list[Grant], dict[int, list[VerifiedHost]]]:
+    """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's pipeline)."""
+    statements = []
+    if work_ids or similar_ids:
+        statements.append(("works", _WORKS_SQL, [list(Dispute.OPEN_STATUSES), list(work_ids | similar_ids)]))
+    if work_ids:
+        statements.append(("grants", _GRANTS_SQL, [list(work_ids)]))
+    if url_work_ids:
+        statements.append(("hosts", _HOSTS_SQL, [list(url_work_ids)]))
+    rows = matching.statements_pipelined(statements, using)
+    works = {}
+    for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
+        works[work_id] = WorkFacts(
+            id=work_id, title=title, owner_id=owner_id, owner_slug=slug, owner_verified=verified,
+            active=status == Work.Status.ACTIVE, frozen=frozen,
+            ancestor_ids=tuple(uuid.UUID(part) for part in lineage.strip("/").split("/") if part),
+        )
+    grants = []
+    width = len(_GRANT_FIELDS)
+    for row in rows.get("grants", ()):
+        values = [orjson.loads(v) if f in _JSON_GRANT_FIELDS else v for f, v in zip(_GRANT_FIELDS, row, strict=False)]
+        grant = Grant.from_db(using, _GRANT_FIELDS, values)
+        grant.grantor = Organization.from_db(using, _GRANTOR_FIELDS, row[width:])
+        grants.append(grant)
+    proofs: dict[int, list[VerifiedHost]] = defaultdict(list)
+    for row in rows.get("hosts", ()):
+        proof = VerifiedHost.from_db(using, _HOST_FIELDS, row)
+        proofs[proof.organization_id].append(proof)
+    return works, grants, proofs

@@ -126,17 +126,26 @@ def _rows_pipelined(querysets: dict, using: str) -> dict[str, list[tuple]]:
     Only for querysets whose values need no conversion from what psycopg returns (text, uuid,
     integers, booleans), since the ORM's converters are not applied here.
     """
-    if not querysets:
+    return statements_pipelined(
+        [(kind, *qs.query.get_compiler(using=using).as_sql()) for kind, qs in querysets.items()], using
+    )
+
+
+def statements_pipelined(statements: list[tuple[str, str, list]], using: str) -> dict[str, list[tuple]]:
+    """Each (name, sql, params) statement's rows, all sent before any is read (psycopg's pipeline).
+
+    The rows are as psycopg returns them: no ORM converter is applied.
+    """
+    if not statements:
         return {}
     connection = connections[using]
     connection.ensure_connection()
-    compiled = {kind: qs.query.get_compiler(using=using).as_sql() for kind, qs in querysets.items()}
-    cursors = {kind: connection.cursor() for kind in compiled}
+    cursors = {name: connection.cursor() for name, _, _ in statements}
     try:
         with connection.connection.pipeline():
-            for kind, (sql, params) in compiled.items():
-                cursors[kind].execute(sql, params)
-            return {kind: cursor.fetchall() for kind, cursor in cursors.items()}
+            for name, sql, params in statements:
+                cursors[name].execute(sql, params)
+            return {name: cursor.fetchall() for name, cursor in cursors.items()}
     finally:
         for cursor in cursors.values():
             cursor.close()
