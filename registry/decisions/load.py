@@ -17,6 +17,7 @@ from django.db import connections, router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
+from registry.db_statements import fixed_rows
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, Organization, VerifiedHost, Work
@@ -215,18 +216,17 @@ WHERE w.id = ANY(%s)
 """
 _GRANT_COLUMNS = ", ".join(f"g.{f}" for f in _GRANT_FIELDS) + ", " + ", ".join(f"o.{f}" for f in _GRANTOR_FIELDS)
 _GRANTS_SQL = f"""
-WITH deciding AS (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s)),
-scoped AS (
+WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s))
+SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
+WHERE g.scope = 'work' AND g.work_id = ANY(ARRAY(
     SELECT id FROM deciding
     UNION
     SELECT part::uuid FROM deciding, unnest(string_to_array(trim(BOTH '/' FROM lineage), '/')) AS part
     WHERE part <> ''
-)
-SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
-WHERE g.scope = 'work' AND g.work_id IN (SELECT id FROM scoped)
+))
 UNION ALL
 SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
-WHERE g.scope = 'catalog' AND g.grantor_id IN (SELECT owner_id FROM deciding)
+WHERE g.scope = 'catalog' AND g.grantor_id = ANY(ARRAY(SELECT DISTINCT owner_id FROM deciding))
 """  # noqa: S608 (column lists are this module's constants)
 _HOSTS_SQL = f"""
 SELECT {", ".join(f"h.{f}" for f in _HOST_FIELDS)} FROM registry_verifiedhost h
@@ -240,12 +240,13 @@ def _works_grants_hosts_pipelined(
     """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's pipeline)."""
     statements = []
     if work_ids or similar_ids:
-        statements.append(("works", _WORKS_SQL, [list(Dispute.OPEN_STATUSES), list(work_ids | similar_ids)]))
+        open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
+        statements.append(("works", _WORKS_SQL, [open_statuses, list(work_ids | similar_ids)]))
     if work_ids:
         statements.append(("grants", _GRANTS_SQL, [list(work_ids)]))
     if url_work_ids:
         statements.append(("hosts", _HOSTS_SQL, [list(url_work_ids)]))
-    rows = matching.statements_pipelined(statements, using)
+    rows = fixed_rows(statements, using)
     works = {}
     for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
         works[work_id] = WorkFacts(

@@ -13,6 +13,7 @@ from django.db import connections, router, transaction
 from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize
+from registry.db_statements import fixed_cursor
 from registry.decisions import decide
 from registry.decisions.parse import (
     file_items,
@@ -140,7 +141,9 @@ def _record_in_one_statement(connection, check: Check, accesses: dict) -> None:
     work_ids = list(accesses)
     owner_ids = [owner_id for owner_id, _ in accesses.values()]
     decisions = [decision for _, decision in accesses.values()]
-    with connection.cursor() as cursor:
+    # Fixed text with the body as a binary parameter: prepared once per connection, and the
+    # compressed body is not spelled out as a hex literal for the server to parse.
+    with fixed_cursor(connection.alias) as cursor:
         cursor.execute(
             f"WITH recorded AS (INSERT INTO registry_check ({columns}) VALUES ({placeholders})) "  # noqa: S608
             "INSERT INTO registry_workaccess (check_record_id, work_id, owner_id, requester_id, purpose, decision, "

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
+from registry.db_statements import fixed_cursor
 from registry.matching.urls import url_key_digest
 
 logger = logging.getLogger(__name__)
@@ -252,7 +253,7 @@ class KeyFilter:
         statement = (f"WITH running AS ({_WRITERS}) SELECT running.xids, new.kind, new.id, new.fingerprint "  # noqa: S608
                      f"FROM running LEFT JOIN ({' UNION ALL '.join(parts)}) AS new ON TRUE")
         kinds = list(_SOURCES)
-        with connections[self.using].cursor() as cursor:
+        with fixed_cursor(self.using) as cursor:  # the same text every time: prepared once per connection
             cursor.execute(statement, params)
             fetched = cursor.fetchall()
         running = frozenset(fetched[0][0])

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 
+from registry.db_statements import fixed_rows
 from registry.matching.fingerprints import band_probes, hamming_distance
 from registry.matching.urls import pattern_matches, url_key
 from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
@@ -62,15 +63,28 @@ def works_by_exact(
     digests, urls, wanted = set(sha256s), list(urls), set(identifiers)
     if connections[using].vendor != "postgresql":
         return works_by_sha256(digests), *works_by_url_split(urls), works_by_identifier(wanted)
-    querysets = {
-        "sha256": _sha256_rows().filter(sha256__any=list(digests)) if digests else None,
-        "url": _url_rows(urls, patterns=True) if urls else None,
-        "identifier": _identifier_rows().filter(value__any=list({v for _, v in wanted})) if wanted else None,
-    }
-    rows = _rows_pipelined({kind: qs for kind, qs in querysets.items() if qs is not None}, using)
+    statements = []
+    if digests:
+        statements.append(("sha256", _SHA256_SQL, [list(digests)]))
+    if urls:
+        hashes, hosts = list({url_key(url) for url, _ in urls}), list({host for _, host in urls})
+        statements.append(("url", _URL_SQL, [hashes, hosts]))
+    if wanted:
+        statements.append(("identifier", _IDENTIFIER_SQL, [list({v for _, v in wanted})]))
+    rows = fixed_rows(statements, using)
     exact_urls, pattern_urls = _url_rows_collect(rows.get("url", []), urls)
     return (_sha256_rows_collect(rows.get("sha256", [])), exact_urls, pattern_urls,
             _identifier_rows_collect(rows.get("identifier", []), wanted))
+
+
+# What _sha256_rows, _url_rows(patterns=True) and _identifier_rows select, as fixed statements
+# PostgreSQL prepares once (registry/db_statements.py).
+_SHA256_SQL = "SELECT sha256, work_id FROM registry_contentfile WHERE sha256 = ANY(%s)"
+_URL_SQL = (
+    "SELECT url, url_hash, is_pattern, host, work_id FROM registry_workurl "
+    "WHERE (NOT is_pattern AND url_hash = ANY(%s)) OR (is_pattern AND host = ANY(%s))"
+)
+_IDENTIFIER_SQL = "SELECT scheme, value, work_id FROM registry_workidentifier WHERE value = ANY(%s)"
 
 
 def _sha256_rows():
@@ -118,37 +132,6 @@ def _url_rows_collect(rows, urls: list[tuple[str, str]]) -> tuple[dict[str, set[
             if pattern_matches(url, candidate):
                 by_pattern[candidate].add(work_id)
     return exact, by_pattern
-
-
-def _rows_pipelined(querysets: dict, using: str) -> dict[str, list[tuple]]:
-    """Each values_list queryset's rows, all sent before any is read: one round trip for the lot.
-
-    Only for querysets whose values need no conversion from what psycopg returns (text, uuid,
-    integers, booleans), since the ORM's converters are not applied here.
-    """
-    return statements_pipelined(
-        [(kind, *qs.query.get_compiler(using=using).as_sql()) for kind, qs in querysets.items()], using
-    )
-
-
-def statements_pipelined(statements: list[tuple[str, str, list]], using: str) -> dict[str, list[tuple]]:
-    """Each (name, sql, params) statement's rows, all sent before any is read (psycopg's pipeline).
-
-    The rows are as psycopg returns them: no ORM converter is applied.
-    """
-    if not statements:
-        return {}
-    connection = connections[using]
-    connection.ensure_connection()
-    cursors = {name: connection.cursor() for name, _, _ in statements}
-    try:
-        with connection.connection.pipeline():
-            for name, sql, params in statements:
-                cursors[name].execute(sql, params)
-            return {name: cursor.fetchall() for name, cursor in cursors.items()}
-    finally:
-        for cursor in cursors.values():
-            cursor.close()
 
 
 def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:

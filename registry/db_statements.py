@@ -1,0 +1,45 @@
+"""Fixed SQL statements on PostgreSQL: bound on the server, prepared once per connection, pipelined.
+
+The ORM binds parameters on the client (psycopg's ClientCursor): every statement arrives as new
+text that PostgreSQL parses and plans again, and a thousand keys travel as a literal. The check
+path runs the same few statements on every request, so it sends them as fixed text with real
+parameters through a server-binding cursor: after KYOKA_DB_PREPARE_THRESHOLD runs on a
+connection psycopg prepares them, and planning (about a millisecond for a lookup by 50 keys)
+stops. Statements go through Django's cursor wrapper, so query logging, execute wrappers and
+the test suite's query counting still see every one.
+"""
+
+from __future__ import annotations
+
+from django.db import connections
+from django.db.backends.postgresql.base import ServerBindingCursor
+
+
+def fixed_cursor(using: str):
+    """A Django cursor wrapper around a server-binding psycopg cursor on `using` (PostgreSQL only)."""
+    connection = connections[using]
+    connection.ensure_connection()
+    return connection._prepare_cursor(ServerBindingCursor(connection.connection))
+
+
+def fixed_rows(statements: list[tuple[str, str, list]], using: str) -> dict[str, list[tuple]]:
+    """Each (name, sql, params) statement's rows, all sent before any is read (psycopg's pipeline).
+
+    The rows are as psycopg returns them: no ORM converter is applied.
+    """
+    if not statements:
+        return {}
+    connection = connections[using]
+    cursors = {name: fixed_cursor(using) for name, _, _ in statements}
+    try:
+        if len(statements) == 1:
+            (name, sql, params), = statements
+            cursors[name].execute(sql, params)
+            return {name: cursors[name].fetchall()}
+        with connection.connection.pipeline():
+            for name, sql, params in statements:
+                cursors[name].execute(sql, params)
+            return {name: cursor.fetchall() for name, cursor in cursors.items()}
+    finally:
+        for cursor in cursors.values():
+            cursor.close()
