@@ -61,7 +61,7 @@ class CheckRequest:
     at: datetime
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One parsed item. Exactly one lookup key is set (a file sets sha256 and phash), or `error`."""
 
@@ -116,8 +116,8 @@ def parse_item(index: int, raw: Any) -> Item:
     if not isinstance(raw, dict):
         return Item(index=index, error=_("An item must be an object."))
     ref = raw.get("ref")
-    item = Item(index=index, ref=str(ref)[:MAX_REF_LENGTH] if ref is not None else None)
-    keys = [k for k in ITEM_KEYS if raw.get(k) is not None]
+    item = Item(index, None if ref is None else (ref if type(ref) is str else str(ref))[:MAX_REF_LENGTH])
+    keys = [k for k in ITEM_KEYS if k in raw and raw[k] is not None]
     if len(keys) != 1:
         item.error = _("An item needs exactly one of: %(keys)s.") % {"keys": ", ".join(ITEM_KEYS)}
         return item

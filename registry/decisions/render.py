@@ -23,9 +23,8 @@ def iso(moment) -> str | None:
 
 
 def summary_count(results: list[ItemResult]) -> dict[str, int]:
-    summary = Counter({d.value: 0 for d in Decision})
-    summary.update(r.decision.value for r in results)
-    return dict(summary)
+    counted = Counter(r.decision for r in results)
+    return {decision.value: counted[decision] for decision in Decision}
 
 
 def grant_terms(grant: Grant) -> dict[str, Any]:
@@ -38,6 +37,15 @@ def grant_terms(grant: Grant) -> dict[str, Any]:
 
 def result_render(result: ItemResult) -> dict[str, Any]:
     item = result.item
+    if not result.matches and not result.similar and item.error is None:
+        # Most of a batch: registered by no one (or an answer with nothing to list), no grants.
+        rendered = {"index": item.index, "ref": item.ref, "checked": item.checked, "decision": result.decision,
+                    "permitted": result.permitted, "reason": result.reason}
+        if item.ref is None:
+            del rendered["ref"]
+        if not result.reason:
+            del rendered["reason"]
+        return rendered
     rendered: dict[str, Any] = {"index": item.index}
     if item.ref is not None:
         rendered["ref"] = item.ref
@@ -74,8 +82,9 @@ def body_render(
 ) -> bytes:
     grants: dict[str, Grant] = {}
     for result in results:
-        for grant in result.grants:
-            grants.setdefault(str(grant.pk), grant)
+        if result.matches:  # only a permitted answer rests on grants, and it has matches
+            for grant in result.grants:
+                grants.setdefault(str(grant.pk), grant)
     document = {
         "check_id": check_id,
         "checked_at": iso(request.at),

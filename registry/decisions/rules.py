@@ -43,13 +43,14 @@ class Similar:
     distance: int
 
 
-@dataclass
+@dataclass(slots=True)
 class ItemResult:
     item: Item
     decision: Decision
     reason: Reason | None = None
-    matches: list[Match] = field(default_factory=list)
-    similar: list[Similar] = field(default_factory=list)
+    # Empty tuples rather than fresh lists: most of a batch is unregistered and nothing appends.
+    matches: list[Match] | tuple[()] = ()
+    similar: list[Similar] | tuple[()] = ()
 
     @property
     def permitted(self) -> bool:
