@@ -80,7 +80,12 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
         using=router.db_for_read(Work),
     )
     phash_items = [i for i in valid if i.phash is not None]
-    near = matching.works_by_phash([(i.phash, i.max_distance) for i in phash_items])
+    queries = [(i.phash, i.max_distance) for i in phash_items]
+    using = router.db_for_read(Work)
+    pipelined = connections[using].vendor == "postgresql"
+    # On PostgreSQL the index's candidates are confirmed in the same round trip as the works' facts.
+    near_rows = matching.phash_candidates(queries) if pipelined else []
+    near = [] if pipelined else matching.works_by_phash(queries)
 
     # Most items have no candidate at all: they share one empty fact of each kind (never mutated).
     exact: list[dict[WorkId, set[str]]] = [_NO_EXACT] * len(items)
@@ -102,29 +107,37 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
         if item.url in pattern_urls:
             n = position[item.index]
             patterns[n] = set(pattern_urls[item.url]) - set(exact[n])
-    for item, near_here in zip(phash_items, near, strict=True):
-        if near_here:
-            n = position[item.index]
-            similar[n] = {w: d for w, d in near_here.items() if w not in exact[n]}
-
     facts = Facts(exact=exact, patterns=patterns, similar=similar)
     work_ids = {w for per in exact for w in per} | {w for per in patterns for w in per}
     # Owners of URL matches need their proven hosts; a pattern's owner may not be known yet, so
     # the hosts are read for the works matched by URL and the rules look them up by owner.
     url_work_ids = {w for per in patterns for w in per}
     url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
-    similar_ids = {w for per in similar for w in per}
-    using = router.db_for_read(Work)
-    if connections[using].vendor == "postgresql":
-        facts.works, grants, facts.proven_hosts = _works_grants_hosts_pipelined(
-            work_ids, similar_ids, url_work_ids, using
+    if pipelined:
+        row_ids = {row_id for per in near_rows for _, row_id in per.values()}
+        facts.works, grants, facts.proven_hosts, present = _works_grants_hosts_pipelined(
+            work_ids, row_ids, url_work_ids, using
         )
+        # A hash row deleted since the index caught up never matches.
+        near = [{w: d for w, (d, row_id) in per.items() if row_id in present} for per in near_rows]
+        _similar_place(similar, exact, phash_items, near, position)
         facts.grants = _grants_by_work([facts.works[w] for w in work_ids if w in facts.works], grants)
         return facts
+    _similar_place(similar, exact, phash_items, near, position)
+    similar_ids = {w for per in similar for w in per}
     facts.works = _works_load(work_ids | similar_ids)
     facts.proven_hosts = host_proofs({facts.works[w].owner_id for w in url_work_ids if w in facts.works})
     facts.grants = _candidate_grants([facts.works[w] for w in work_ids if w in facts.works])
     return facts
+
+
+def _similar_place(similar: list, exact: list, phash_items: list[Item], near: list[dict[WorkId, int]],
+                   position: dict[int, int]) -> None:
+    """Each phash item's similar works, leaving out works the same item matched exactly."""
+    for item, near_here in zip(phash_items, near, strict=True):
+        if near_here:
+            n = position[item.index]
+            similar[n] = {w: d for w, d in near_here.items() if w not in exact[n]}
 
 
 def _works_load(work_ids: set[WorkId]) -> dict[WorkId, WorkFacts]:
@@ -144,14 +157,7 @@ def _works_load(work_ids: set[WorkId]) -> dict[WorkId, WorkFacts]:
         .annotate(frozen=Exists(freezing), owner_verified=owner_verified)
         .values_list("id", "title", "status", "lineage", "owner_id", "owner__slug", "owner_verified", "frozen")
     )
-    works = {}
-    for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows:
-        works[work_id] = WorkFacts(
-            id=work_id, title=title, owner_id=owner_id, owner_slug=slug, owner_verified=verified,
-            active=status == Work.Status.ACTIVE, frozen=frozen,
-            ancestor_ids=tuple(uuid.UUID(part) for part in lineage.strip("/").split("/") if part),
-        )
-    return works
+    return {row[0]: _work_facts(*row) for row in rows}
 
 
 def _candidate_grants(works: list[WorkFacts]) -> dict[WorkId, list[Grant]]:
@@ -206,14 +212,23 @@ _HOST_FIELDS = _in_model_order(VerifiedHost, {"id", "organization_id", "host", "
 
 # The same facts as _works_load, _candidate_grants and host_proofs, as three statements that need
 # only the matched work ids: the grants and hosts find the works' ancestors and owners themselves.
-_WORKS_SQL = """
-SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
+_WORK_COLUMNS = """w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
        o.verified_at IS NOT NULL AND o.suspended_at IS NULL,
        EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute d ON d.id = dw.dispute_id
-               WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))
+               WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))"""
+_WORKS_SQL = f"""
+SELECT {_WORK_COLUMNS}
 FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
 WHERE w.id = ANY(%s)
-"""
+"""  # noqa: S608
+# The works of the near-match index's candidate rows, for the rows the table still holds: the
+# confirmation and the facts in one statement, by hash row id (integers travel cheaper than uuids).
+_SIMILAR_SQL = f"""
+SELECT p.id, {_WORK_COLUMNS}
+FROM registry_perceptualhash p JOIN registry_work w ON w.id = p.work_id
+JOIN registry_organization o ON o.id = w.owner_id
+WHERE p.id = ANY(%s)
+"""  # noqa: S608
 _GRANT_COLUMNS = ", ".join(f"g.{f}" for f in _GRANT_FIELDS) + ", " + ", ".join(f"o.{f}" for f in _GRANTOR_FIELDS)
 _GRANTS_SQL = f"""
 WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s))
@@ -235,25 +250,28 @@ WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM r
 
 
 def _works_grants_hosts_pipelined(
-    work_ids: set[WorkId], similar_ids: set[WorkId], url_work_ids: set[WorkId], using: str,
-) -> tuple[dict[WorkId, WorkFacts], list[Grant], dict[int, list[VerifiedHost]]]:
-    """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's pipeline)."""
+    work_ids: set[WorkId], phash_row_ids: set[int], url_work_ids: set[WorkId], using: str,
+) -> tuple[dict[WorkId, WorkFacts], list[Grant], dict[int, list[VerifiedHost]], set[int]]:
+    """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's
+    pipeline), with the works of the near-match candidates and which of those hash rows still exist."""
     statements = []
-    if work_ids or similar_ids:
-        open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
-        statements.append(("works", _WORKS_SQL, [open_statuses, list(work_ids | similar_ids)]))
+    open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
     if work_ids:
+        statements.append(("works", _WORKS_SQL, [open_statuses, list(work_ids)]))
         statements.append(("grants", _GRANTS_SQL, [list(work_ids)]))
+    if phash_row_ids:
+        statements.append(("similar", _SIMILAR_SQL, [open_statuses, list(phash_row_ids)]))
     if url_work_ids:
         statements.append(("hosts", _HOSTS_SQL, [list(url_work_ids)]))
     rows = fixed_rows(statements, using)
     works = {}
     for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
-        works[work_id] = WorkFacts(
-            id=work_id, title=title, owner_id=owner_id, owner_slug=slug, owner_verified=verified,
-            active=status == Work.Status.ACTIVE, frozen=frozen,
-            ancestor_ids=tuple(uuid.UUID(part) for part in lineage.strip("/").split("/") if part),
-        )
+        works[work_id] = _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen)
+    present = set()
+    for row_id, work_id, *columns in rows.get("similar", ()):
+        present.add(row_id)
+        if work_id not in works:
+            works[work_id] = _work_facts(work_id, *columns)
     grants = []
     width = len(_GRANT_FIELDS)
     for row in rows.get("grants", ()):
@@ -265,4 +283,12 @@ def _works_grants_hosts_pipelined(
     for row in rows.get("hosts", ()):
         proof = VerifiedHost.from_db(using, _HOST_FIELDS, row)
         proofs[proof.organization_id].append(proof)
-    return works, grants, proofs
+    return works, grants, proofs, present
+
+
+def _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen) -> WorkFacts:
+    return WorkFacts(
+        id=work_id, title=title, owner_id=owner_id, owner_slug=slug, owner_verified=verified,
+        active=status == Work.Status.ACTIVE, frozen=frozen,
+        ancestor_ids=tuple(uuid.UUID(part) for part in lineage.strip("/").split("/") if part) if lineage else (),
+    )

@@ -134,6 +134,18 @@ def _url_rows_collect(rows, urls: list[tuple[str, str]]) -> tuple[dict[str, set[
     return exact, by_pattern
 
 
+def phash_candidates(
+    queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS,
+) -> list[dict[WorkId, tuple[int, int]]]:
+    """PostgreSQL: for each (hash, max_distance), {work: (distance, phash row id)} from the shared index.
+
+    Not yet confirmed: a row deleted since the index last caught up may be among them, so the
+    caller keeps only rows the table still holds (`works_by_phash` asks; the decision's load
+    asks in the same round trip as the works' facts).
+    """
+    return phash_index(using).search(queries) if queries else []
+
+
 def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:
     """For each (hash, max_distance), the works with a hash within that distance, and the distance.
 
@@ -146,9 +158,8 @@ def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_AL
     if not queries:
         return results
     if connections[using].vendor == "postgresql":
-        index = phash_index(using)
-        found = index.search(queries)
-        present = index.confirm({row_id for per_query in found for _, row_id in per_query.values()})
+        found = phash_candidates(queries, using=using)
+        present = phash_index(using).confirm({row_id for per_query in found for _, row_id in per_query.values()})
         return [{work: distance for work, (distance, row_id) in per_query.items() if row_id in present}
                 for per_query in found]
     probes: list[list[tuple[int, int]]] = [[], [], []]  # per band: (query index, band key)

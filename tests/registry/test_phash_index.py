@@ -9,6 +9,8 @@ import sys
 import pytest
 from django.conf import settings
 
+from registry.decisions.load import facts_load
+from registry.decisions.parse import parse_items
 from registry.matching.fingerprints import phash_bands
 from registry.models import ContentFile, PerceptualHash
 from registry.selectors import phash_index as phash_index_module
@@ -43,6 +45,16 @@ def test_a_deleted_hash_no_longer_matches(studio):
     assert found(BASE) == {row.work_id: 1}
     PerceptualHash.objects.filter(pk=row.pk).delete()
     assert found(BASE) == {}
+
+
+def test_a_check_no_longer_lists_a_work_whose_hash_was_deleted(studio):
+    # The decision's load confirms the index's candidates in the same round trip as the works' facts.
+    row = add_hash(studio, "gone-from-check", BASE ^ 0b1)
+    items = parse_items([{"phash": f"{BASE:016x}"}])
+    assert facts_load(items).similar[0] == {row.work_id: 1}
+    PerceptualHash.objects.filter(pk=row.pk).delete()
+    facts = facts_load(items)
+    assert facts.similar[0] == {} and row.work_id not in facts.works
 
 
 def test_merging_the_tail_keeps_every_answer(studio, monkeypatch):
