@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 import uuid
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +28,7 @@ from registry.exceptions import PermissionDenied
 from registry.metrics import record_check
 from registry.models import Check, Membership, Organization, WorkAccess
 from registry.receipts import sign_receipt
+from registry.stored_bodies import body_pack, body_unpack
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class RenderedCheck:
 
     check_id: uuid.UUID
     body: bytes
-    stored_body: bytes  # the body as kept (zlib-compressed)
+    stored_body: bytes  # the body as kept (registry/stored_bodies.py)
     signature: str
     summary: dict[str, int]
 
@@ -94,7 +94,7 @@ def check_render(*, request_terms, results: list[ItemResult]) -> RenderedCheck:
     check_id = uuid.uuid4()
     summary = summary_count(results)
     body = body_render(check_id=str(check_id), request=request_terms, results=results, summary=summary)
-    return RenderedCheck(check_id=check_id, body=body, stored_body=zlib.compress(body, 1),
+    return RenderedCheck(check_id=check_id, body=body, stored_body=body_pack(body),
                          signature=sign_receipt(body), summary=summary)
 
 
@@ -156,4 +156,4 @@ def _record_in_one_statement(connection, check: Check, accesses: dict) -> None:
 
 def check_body(check: Check) -> bytes:
     """The exact bytes that were signed."""
-    return zlib.decompress(bytes(check.body))
+    return body_unpack(check.body)

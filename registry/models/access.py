@@ -63,7 +63,7 @@ class Check(models.Model):
     disputed_count = models.PositiveIntegerField(default=0)
     invalid_count = models.PositiveIntegerField(default=0)
     checked_at = models.DateTimeField(db_index=True)
-    # The response body exactly as signed (zlib-compressed) and its detached JWS.
+    # The response body exactly as signed (compressed: registry/stored_bodies.py) and its detached JWS.
     body = models.BinaryField()
     signature = models.TextField()
 

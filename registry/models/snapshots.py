@@ -26,7 +26,7 @@ class LicenceSnapshot(models.Model):
     valid_until = models.DateTimeField()
     key_count = models.PositiveIntegerField(default=0)
     grants = models.ManyToManyField(Grant, related_name="snapshots", blank=True)
-    body = models.BinaryField()  # zlib-compressed exact JSON bytes that were signed
+    body = models.BinaryField()  # the exact JSON bytes that were signed, compressed (registry/stored_bodies.py)
     signature = models.TextField()
 
     class Meta:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import json
 import uuid
-import zlib
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +55,7 @@ from registry.selectors.snapshots import (
     snapshot_permitted_keys,
 )
 from registry.services.audit import audit_append
+from registry.stored_bodies import body_pack, body_unpack
 
 MAX_VALIDITY = timedelta(hours=24)
 SNAPSHOT_TYPE = "kyoka.licence_snapshot"
@@ -126,7 +126,7 @@ def do_licence_snapshot_issue(
         id=snapshot_id, organization=request.requester, purpose=request.purpose,
         territory=request.territory or "", context=request.context,
         since=base[0].issued_at if base is not None else None, issued_at=request.at, valid_until=valid_until,
-        key_count=permitted.count, body=zlib.compress(body, 6), signature=signature,
+        key_count=permitted.count, body=body_pack(body, level=3), signature=signature,
     )
     with transaction.atomic():
         snapshot.save(force_insert=True)
@@ -173,7 +173,7 @@ def _render_grant(grant) -> dict[str, Any]:
 
 
 def licence_snapshot_body(snapshot: LicenceSnapshot) -> bytes:
-    return zlib.decompress(bytes(snapshot.body))
+    return body_unpack(snapshot.body)
 
 
 def snapshot_keys_of(snapshot: LicenceSnapshot, *, depth: int = 0) -> dict[str, dict[str, list[str]]] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import zlib
 
 import pytest
 from django.core.cache import cache
@@ -133,6 +134,19 @@ def test_a_check_is_readable_again_only_by_its_requester(check, client_for, deve
     assert mine.status_code == 200 and mine.content == response.content
     other = client_for(make_org("ai_developer"), ["checks"]).get(f"/api/v1/checks/{body['check_id']}")
     assert other.status_code == 404
+
+
+def test_a_receipt_is_kept_compressed_and_read_back_byte_for_byte_whichever_format_its_row_holds(
+    check, client_for, developer,
+):
+    response, body = check(ITEMS)
+    row = Check.objects.get(pk=body["check_id"])
+    stored = bytes(row.body)
+    assert stored[:4] == b"\x28\xb5\x2f\xfd" and len(stored) < len(response.content)  # a zstd frame
+    # Rows written before zstd hold zlib streams: they read back exactly too.
+    Check.objects.filter(pk=row.pk).update(body=zlib.compress(response.content, 1))
+    again = client_for(developer, ["checks"]).get(f"/api/v1/checks/{body['check_id']}")
+    assert again.content == response.content and again["Receipt-Signature"] == response["Receipt-Signature"]
 
 
 def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, studio, developer):
