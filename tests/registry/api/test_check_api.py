@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import uuid
 import zlib
 
 import pytest
@@ -159,6 +160,20 @@ def test_every_check_is_recorded_with_the_works_it_touched(check, make_work, stu
     access = WorkAccess.objects.get(check_record=record)
     assert (access.work_id, access.owner_id, access.requester_id, access.decision) == (
         work.pk, studio.pk, developer.pk, "permitted")
+
+
+def test_the_access_records_go_with_the_work_or_the_check_they_name(check, make_work, studio, developer):
+    # The table keeps no foreign-key constraints (one statement per check writes it): deleting
+    # still deletes what names the deleted row.
+    isbn, isan = "isbn:978-4-04-102622-9", "isan:0000-0000-3A8D-0000-Z-0000-0000-6"
+    gone, kept = make_work(identifiers=[isbn]), make_work(identifiers=[isan])
+    _, first = check([{"identifier": isbn}, {"identifier": isan}])
+    _, second = check([{"identifier": isan}])
+    assert WorkAccess.objects.filter(owner=studio).count() == 3
+    gone.delete()
+    assert set(WorkAccess.objects.values_list("work_id", flat=True)) == {kept.pk}
+    Check.objects.filter(pk=first["check_id"]).delete()
+    assert list(WorkAccess.objects.values_list("check_record_id", flat=True)) == [uuid.UUID(second["check_id"])]
 
 
 def test_files_endpoint_hashes_on_the_server_and_lists_near_matches_as_similar_only(
