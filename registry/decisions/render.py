@@ -60,7 +60,7 @@ def result_render(result: ItemResult) -> dict[str, Any]:
     if result.matches:
         rendered["matches"] = [
             {
-                "work": str(m.work.id), "title": m.work.title, "owner": m.work.owner_slug,
+                "work": m.work.id, "title": m.work.title, "owner": m.work.owner_slug,
                 "method": m.methods[0], "methods": m.methods, "standing": m.standing, "decision": m.decision.value,
                 **({"reason": m.reason.value} if m.reason else {}),
             }
@@ -68,7 +68,7 @@ def result_render(result: ItemResult) -> dict[str, Any]:
         ]
     if result.similar:
         rendered["similar"] = [
-            {"work": str(s.work.id), "title": s.work.title, "owner": s.work.owner_slug, "distance": s.distance}
+            {"work": s.work.id, "title": s.work.title, "owner": s.work.owner_slug, "distance": s.distance}
             for s in result.similar
         ]
     grants = result.grants
@@ -97,5 +97,6 @@ def body_render(
         "results": [result_render(r) for r in results],
         "grants": {grant_id: grant_terms(grant) for grant_id, grant in grants.items()},
     }
-    # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes, several times faster.
+    # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes, several times
+    # faster; work ids stay uuid objects until here, and orjson spells them as str() would.
     return orjson.dumps(document)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from registry.decisions.load import Facts, WorkFacts
 from registry.decisions.parse import CheckRequest, Item
@@ -37,8 +38,7 @@ class Match:
     grants: list[Grant] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Similar:
+class Similar(NamedTuple):
     work: WorkFacts
     distance: int
 
@@ -136,7 +136,7 @@ def decide_items(request: CheckRequest, items: list[Item], facts: Facts) -> list
             continue
         similar = sorted(
             (Similar(facts.works[w], d) for w, d in near.items() if w in facts.works),
-            key=lambda s: (s.distance, s.work.title, str(s.work.id)),
+            key=lambda s: (s.distance, s.work.title, s.work.id),  # a uuid orders as its text does
         )
         candidates = {w: set(found) for w, found in exact.items() if w in facts.works}
         for work_id in patterns:
@@ -159,7 +159,7 @@ def decide_items(request: CheckRequest, items: list[Item], facts: Facts) -> list
         # With standing, only those decide; without, every exact match decides (and refuses).
         deciding = {w for w, ok in standing.items() if ok} or set(candidates)
         matches = []
-        for work_id in sorted(candidates, key=lambda w: (facts.works[w].title, str(w))):
+        for work_id in sorted(candidates, key=lambda w: (facts.works[w].title, w)):
             work = facts.works[work_id]
             match = Match(work=work, methods=_ordered(candidates[work_id]), standing=standing[work_id],
                           decision=Decision.NOT_PERMITTED)
