@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor
+from django.db.models import Model
 
 
 def fixed_cursor(using: str):
@@ -43,3 +44,19 @@ def fixed_rows(statements: list[tuple[str, str, list]], using: str) -> dict[str,
     finally:
         for cursor in cursors.values():
             cursor.close()
+
+
+def model_columns(model: type[Model], alias: str) -> str:
+    """Every concrete column of `model`, in field order, qualified by `alias` (what `model_from_row` reads)."""
+    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
+
+
+def model_from_row(model: type[Model], values, using: str) -> Model:
+    """An instance from `model_columns`' values, with each field's own conversion applied (JSON text)."""
+    connection = connections[using]
+    fields = model._meta.concrete_fields
+    converted = [
+        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
+        for field, value in zip(fields, values, strict=True)
+    ]
+    return model.from_db(using, [field.attname for field in fields], converted)

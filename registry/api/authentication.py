@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.cache import cache
+from django.db import connections, router
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from registry.db_statements import fixed_cursor, model_columns, model_from_row
 from registry.models import ApiKey, Organization
 from registry.services.api_keys import hash_api_key
 
@@ -48,9 +50,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raw_key = header[1].decode("ascii")
         except UnicodeDecodeError as exc:
             raise exceptions.AuthenticationFailed("Malformed API key.") from exc
-        api_key = (
-            ApiKey.objects.select_related("organization").filter(secret_hash=hash_api_key(raw_key)).first()
-        )
+        api_key = _api_key_by_secret_hash(hash_api_key(raw_key))
         if api_key is None:
             raise exceptions.AuthenticationFailed("Unknown API key.")
         if api_key.revoked_at is not None:
@@ -67,6 +67,29 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="kyoka"'
+
+
+_KEY_SQL = (
+    f"SELECT {model_columns(ApiKey, 'k')}, {model_columns(Organization, 'o')} "  # noqa: S608 (model columns)
+    "FROM registry_apikey k JOIN registry_organization o ON o.id = k.organization_id WHERE k.secret_hash = %s"
+)
+
+
+def _api_key_by_secret_hash(secret_hash: str) -> ApiKey | None:
+    """The key with its organisation. On PostgreSQL one fixed statement, prepared per connection:
+    every API request starts here, and compiling the ORM query cost more than running it."""
+    using = router.db_for_read(ApiKey)
+    if connections[using].vendor != "postgresql":
+        return ApiKey.objects.using(using).select_related("organization").filter(secret_hash=secret_hash).first()
+    with fixed_cursor(using) as cursor:
+        cursor.execute(_KEY_SQL, [secret_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    width = len(ApiKey._meta.concrete_fields)
+    api_key = model_from_row(ApiKey, row[:width], using)
+    api_key.organization = model_from_row(Organization, row[width:], using)
+    return api_key
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
