@@ -35,6 +35,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import mmap
 import os
 import tempfile
 import threading
@@ -138,7 +139,13 @@ def _write_index(path: str, generation: int, ids: np.ndarray, values: np.ndarray
 
 
 def _map_index(path: str) -> _Shared:
-    mapped = np.memmap(path, dtype=np.uint8, mode="r")
+    # MAP_POPULATE (Linux) fills this process's page tables for the whole file at once: mapped
+    # lazily, a worker took a page fault for each page its first near-match requests touched,
+    # 10-18 ms more on each of them. The pages themselves stay one copy in the page cache.
+    with open(path, "rb") as file:
+        buffer = mmap.mmap(file.fileno(), 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                           prot=mmap.PROT_READ)
+    mapped = np.frombuffer(buffer, dtype=np.uint8)  # keeps the mapping alive as long as any view
     if bytes(mapped[: len(_MAGIC)]) != _MAGIC:
         raise ValueError(f"{path} is not a Kyoka phash index")
     header_length = int.from_bytes(bytes(mapped[len(_MAGIC): len(_MAGIC) + 8]), "little")
