@@ -261,9 +261,12 @@ def warm_database() -> None:
 def api_key() -> str:
     from registry.access import Actor
     from registry.models import Organization
-    from registry.services.api_keys import do_api_key_create
+    from registry.services.api_keys import do_api_key_create, do_api_key_revoke
 
     developer = Organization.objects.get(name="Bench AI")
+    # Each run makes its own key and retires the earlier runs' (an organisation holds at most 20).
+    for earlier in developer.api_keys.filter(revoked_at__isnull=True):
+        do_api_key_revoke(acting=Actor.for_operator("bench"), api_key=earlier)
     key, raw = do_api_key_create(acting=Actor.for_operator("bench"), organization=developer, scopes=["checks"])
     key.quota_per_minute = 10_000_000
     key.save(update_fields=["quota_per_minute"])
