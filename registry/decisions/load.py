@@ -34,8 +34,8 @@ _NO_SIMILAR: dict = MappingProxyType({})  # type: ignore[assignment]
 
 
 class WorkFacts(NamedTuple):
-    # A named tuple rather than a frozen dataclass: a near-match check builds one for each of
-    # ~1,200 similar works, and a tuple is made several times faster.
+    """What the rules decide an exactly matched work's answer on (a named tuple: made fast)."""
+
     id: WorkId
     title: str
     owner_id: int
@@ -46,6 +46,15 @@ class WorkFacts(NamedTuple):
     ancestor_ids: tuple[WorkId, ...]
 
 
+class SimilarWork(NamedTuple):
+    """A work listed as similar: only what the answer shows. Similarity never decides, so nothing
+    here could (a near-match check lists ~1,200 of them)."""
+
+    id: WorkId
+    title: str
+    owner_slug: str
+
+
 @dataclass
 class Facts:
     """Everything the rules read, per item in item order, and per work."""
@@ -53,7 +62,8 @@ class Facts:
     exact: list[dict[WorkId, set[str]]]  # works matched by sha256, exact URL or identifier
     patterns: list[set[WorkId]]  # works whose URL pattern matched (they need standing to count at all)
     similar: list[dict[WorkId, int]]  # works within the item's phash distance, with the distance
-    works: dict[WorkId, WorkFacts] = field(default_factory=dict)
+    works: dict[WorkId, WorkFacts] = field(default_factory=dict)  # the exactly matched works
+    similar_works: dict[WorkId, SimilarWork] = field(default_factory=dict)
     proven_hosts: dict[int, list[VerifiedHost]] = field(default_factory=dict)  # proven claims by owner id
     grants: dict[WorkId, list[Grant]] = field(default_factory=dict)
 
@@ -117,7 +127,7 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
     if pipelined:
         row_ids = {row_id for per in near_rows for _, row_id in per.values()}
-        facts.works, grants, facts.proven_hosts, present = _works_grants_hosts_pipelined(
+        facts.works, facts.similar_works, grants, facts.proven_hosts, present = _works_grants_hosts_pipelined(
             work_ids, row_ids, url_work_ids, using
         )
         # A hash row deleted since the index caught up never matches.
@@ -127,7 +137,10 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
         return facts
     _similar_place(similar, exact, phash_items, near, position)
     similar_ids = {w for per in similar for w in per}
-    facts.works = _works_load(work_ids | similar_ids)
+    loaded = _works_load(work_ids | similar_ids)
+    facts.works = {w: loaded[w] for w in work_ids if w in loaded}
+    facts.similar_works = {w: SimilarWork(loaded[w].id, loaded[w].title, loaded[w].owner_slug)
+                           for w in similar_ids if w in loaded}
     facts.proven_hosts = host_proofs({facts.works[w].owner_id for w in url_work_ids if w in facts.works})
     facts.grants = _candidate_grants([facts.works[w] for w in work_ids if w in facts.works])
     return facts
@@ -230,12 +243,12 @@ WHERE w.id = ANY(%s)
 """  # noqa: S608
 # The works of the near-match index's candidate rows, for the rows the table still holds: the
 # confirmation and the facts in one statement, by hash row id (integers travel cheaper than uuids).
-_SIMILAR_SQL = f"""
-SELECT p.id, {_WORK_COLUMNS}
+_SIMILAR_SQL = """
+SELECT p.id, w.id, w.title, o.slug
 FROM registry_perceptualhash p JOIN registry_work w ON w.id = p.work_id
 JOIN registry_organization o ON o.id = w.owner_id
 WHERE p.id = ANY(%s)
-"""  # noqa: S608
+"""
 _GRANT_COLUMNS = ", ".join(f"g.{f}" for f in _GRANT_FIELDS) + ", " + ", ".join(f"o.{f}" for f in _GRANTOR_FIELDS)
 _GRANTS_SQL = f"""
 WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s))
@@ -258,7 +271,7 @@ WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM r
 
 def _works_grants_hosts_pipelined(
     work_ids: set[WorkId], phash_row_ids: set[int], url_work_ids: set[WorkId], using: str,
-) -> tuple[dict[WorkId, WorkFacts], list[Grant], dict[int, list[VerifiedHost]], set[int]]:
+) -> tuple[dict[WorkId, WorkFacts], dict[WorkId, SimilarWork], list[Grant], dict[int, list[VerifiedHost]], set[int]]:
     """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's
     pipeline), with the works of the near-match candidates and which of those hash rows still exist."""
     statements = []
@@ -267,7 +280,7 @@ def _works_grants_hosts_pipelined(
         statements.append(("works", _WORKS_SQL, [open_statuses, list(work_ids)]))
         statements.append(("grants", _GRANTS_SQL, [list(work_ids)]))
     if phash_row_ids:
-        statements.append(("similar", _SIMILAR_SQL, [open_statuses, list(phash_row_ids)]))
+        statements.append(("similar", _SIMILAR_SQL, [list(phash_row_ids)]))
     if url_work_ids:
         statements.append(("hosts", _HOSTS_SQL, [list(url_work_ids)]))
     rows = fixed_rows(statements, using)
@@ -275,10 +288,10 @@ def _works_grants_hosts_pipelined(
     for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
         works[work_id] = _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen)
     present = set()
-    for row_id, work_id, *columns in rows.get("similar", ()):
+    similar_works = {}
+    for row_id, work_id, title, slug in rows.get("similar", ()):
         present.add(row_id)
-        if work_id not in works:
-            works[work_id] = _work_facts(work_id, *columns)
+        similar_works[work_id] = SimilarWork(work_id, title, slug)
     grants = []
     width = len(_GRANT_FIELDS)
     for row in rows.get("grants", ()):
@@ -290,7 +303,7 @@ def _works_grants_hosts_pipelined(
     for row in rows.get("hosts", ()):
         proof = VerifiedHost.from_db(using, _HOST_FIELDS, row)
         proofs[proof.organization_id].append(proof)
-    return works, grants, proofs, present
+    return works, similar_works, grants, proofs, present
 
 
 def _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen) -> WorkFacts:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from registry.decisions.load import Facts, WorkFacts
+from registry.decisions.load import Facts, SimilarWork, WorkFacts
 from registry.decisions.parse import CheckRequest, Item
 from registry.decisions.vocabulary import CONDITION_RANK, Decision, Method, Reason
 from registry.models import Grant, Organization
@@ -39,7 +39,7 @@ class Match:
 
 
 class Similar(NamedTuple):
-    work: WorkFacts
+    work: SimilarWork
     distance: int
 
 
@@ -135,7 +135,7 @@ def decide_items(request: CheckRequest, items: list[Item], facts: Facts) -> list
             results.append(ItemResult(item, Decision.UNREGISTERED, Reason.NO_MATCH))
             continue
         similar = sorted(
-            (Similar(facts.works[w], d) for w, d in near.items() if w in facts.works),
+            (Similar(facts.similar_works[w], d) for w, d in near.items() if w in facts.similar_works),
             key=lambda s: (s.distance, s.work.title, s.work.id),  # a uuid orders as its text does
         )
         candidates = {w: set(found) for w, found in exact.items() if w in facts.works}

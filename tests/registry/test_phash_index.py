@@ -54,7 +54,7 @@ def test_a_check_no_longer_lists_a_work_whose_hash_was_deleted(studio):
     assert facts_load(items).similar[0] == {row.work_id: 1}
     PerceptualHash.objects.filter(pk=row.pk).delete()
     facts = facts_load(items)
-    assert facts.similar[0] == {} and row.work_id not in facts.works
+    assert facts.similar[0] == {} and row.work_id not in facts.similar_works
 
 
 def test_merging_the_tail_keeps_every_answer(studio, monkeypatch):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from registry.decisions.load import Facts, WorkFacts
+from registry.decisions.load import Facts, SimilarWork, WorkFacts
 from registry.decisions.parse import CheckRequest, Item
 from registry.decisions.rules import decide_items
 from registry.decisions.vocabulary import Decision, Method, Reason
@@ -40,7 +40,8 @@ def url_item() -> Item:
 
 def answer(item: Item, *, exact=None, patterns=None, similar=None, works=(), hosts=None, grants=None):
     facts = Facts(exact=[exact or {}], patterns=[patterns or set()], similar=[similar or {}],
-                  works={w.id: w for w in works}, proven_hosts=hosts or {}, grants=grants or {})
+                  works={w.id: w for w in works}, proven_hosts=hosts or {}, grants=grants or {},
+                  similar_works={w.id: SimilarWork(w.id, w.title, w.owner_slug) for w in works})
     return decide_items(REQUEST, [item], facts)[0]
 
 
