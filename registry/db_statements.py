@@ -11,6 +11,8 @@ the test suite's query counting still see every one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Model
@@ -46,15 +48,25 @@ def fixed_rows(statements: list[tuple[str, str, list]], using: str) -> dict[str,
             cursor.close()
 
 
-def model_columns(model: type[Model], alias: str) -> str:
-    """Every concrete column of `model`, in field order, qualified by `alias` (what `model_from_row` reads)."""
-    return ", ".join(f"{alias}.{field.column}" for field in model._meta.concrete_fields)
-
-
-def model_from_row(model: type[Model], values, using: str) -> Model:
-    """An instance from `model_columns`' values, with each field's own conversion applied (JSON text)."""
-    connection = connections[using]
+def _fields(model: type[Model], attnames: Iterable[str] | None) -> list:
     fields = model._meta.concrete_fields
+    if attnames is None:
+        return list(fields)
+    wanted = set(attnames)
+    return [field for field in fields if field.attname in wanted]
+
+
+def model_columns(model: type[Model], alias: str, attnames: Iterable[str] | None = None) -> str:
+    """`model`'s concrete columns (all, or those named), in field order, qualified by `alias`:
+    what `model_from_row` reads back."""
+    return ", ".join(f"{alias}.{field.column}" for field in _fields(model, attnames))
+
+
+def model_from_row(model: type[Model], values, using: str, attnames: Iterable[str] | None = None) -> Model:
+    """An instance from the values of `model_columns(model, _, attnames)`, with each field's own
+    conversion applied (JSON arrives as text)."""
+    connection = connections[using]
+    fields = _fields(model, attnames)
     converted = [
         field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
         for field, value in zip(fields, values, strict=True)

@@ -13,12 +13,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
 
-import orjson
 from django.db import connections, router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
-from registry.db_statements import fixed_rows
+from registry.db_statements import fixed_rows, model_columns, model_from_row
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, Organization, VerifiedHost, Work
@@ -85,15 +84,15 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     sha_items = [i for i in valid if i.sha256 is not None and i.sha256 in maybe.sha256s]
     url_items = [i for i in valid if i.url is not None and i.url in maybe.urls]
     identifier_items = [i for i in valid if i.identifier is not None and i.identifier in maybe.identifiers]
+    using = router.db_for_read(Work)
     by_sha, exact_urls, pattern_urls, by_identifier = matching.works_by_exact(
         sha256s=(i.sha256 for i in sha_items),
         urls=[(i.url, i.url_host) for i in url_items],
         identifiers=(i.identifier for i in identifier_items),
-        using=router.db_for_read(Work),
+        using=using,
     )
     phash_items = [i for i in valid if i.phash is not None]
     queries = [(i.phash, i.max_distance) for i in phash_items]
-    using = router.db_for_read(Work)
     pipelined = connections[using].vendor == "postgresql"
     # On PostgreSQL the index's candidates are confirmed in the same round trip as the works' facts.
     near_rows = matching.phash_candidates(queries) if pipelined else []
@@ -217,30 +216,23 @@ def _grants_by_work(works: list[WorkFacts], grants: list[Grant]) -> dict[WorkId,
 
 # --- PostgreSQL: the works, their grants and their owners' hosts in one round trip -----------
 
-def _in_model_order(model, names: set[str]) -> tuple[str, ...]:
-    """Column names in the model's field order, as Model.from_db reads values."""
-    return tuple(f.attname for f in model._meta.concrete_fields if f.attname in names)
-
-
-_GRANT_FIELDS = _in_model_order(Grant, {
+_GRANT_FIELDS = (
     "id", "grantor_id", "scope", "work_id", "licensee_id", "purposes", "territories", "contexts",
     "valid_from", "valid_until", "revoked_at", "attribution", "licence_url", "compensation", "created_at",
-})
-_GRANTOR_FIELDS = _in_model_order(Organization, {"id", "slug", "verified_at", "suspended_at"})
-_JSON_GRANT_FIELDS = frozenset({"purposes", "territories", "contexts"})
-_HOST_FIELDS = _in_model_order(VerifiedHost, {"id", "organization_id", "host", "covers_subdomains", "verified_at"})
+)
+_GRANTOR_FIELDS = ("id", "slug", "verified_at", "suspended_at")
+_HOST_FIELDS = ("id", "organization_id", "host", "covers_subdomains", "verified_at")
 
 # The same facts as _works_load, _candidate_grants and host_proofs, as three statements that need
 # only the matched work ids: the grants and hosts find the works' ancestors and owners themselves.
-_WORK_COLUMNS = """w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
+_WORKS_SQL = """
+SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
        o.verified_at IS NOT NULL AND o.suspended_at IS NULL,
        EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute d ON d.id = dw.dispute_id
-               WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))"""
-_WORKS_SQL = f"""
-SELECT {_WORK_COLUMNS}
+               WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))
 FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
 WHERE w.id = ANY(%s)
-"""  # noqa: S608
+"""
 # The works of the near-match index's candidate rows, for the rows the table still holds: the
 # confirmation and the facts in one statement, by hash row id (integers travel cheaper than uuids).
 _SIMILAR_SQL = """
@@ -249,7 +241,7 @@ FROM registry_perceptualhash p JOIN registry_work w ON w.id = p.work_id
 JOIN registry_organization o ON o.id = w.owner_id
 WHERE p.id = ANY(%s)
 """
-_GRANT_COLUMNS = ", ".join(f"g.{f}" for f in _GRANT_FIELDS) + ", " + ", ".join(f"o.{f}" for f in _GRANTOR_FIELDS)
+_GRANT_COLUMNS = f"{model_columns(Grant, 'g', _GRANT_FIELDS)}, {model_columns(Organization, 'o', _GRANTOR_FIELDS)}"
 _GRANTS_SQL = f"""
 WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s))
 SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
@@ -264,7 +256,7 @@ SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.
 WHERE g.scope = 'catalog' AND g.grantor_id = ANY(ARRAY(SELECT DISTINCT owner_id FROM deciding))
 """  # noqa: S608 (column lists are this module's constants)
 _HOSTS_SQL = f"""
-SELECT {", ".join(f"h.{f}" for f in _HOST_FIELDS)} FROM registry_verifiedhost h
+SELECT {model_columns(VerifiedHost, "h", _HOST_FIELDS)} FROM registry_verifiedhost h
 WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id = ANY(%s))
 """  # noqa: S608
 
@@ -295,13 +287,12 @@ def _works_grants_hosts_pipelined(
     grants = []
     width = len(_GRANT_FIELDS)
     for row in rows.get("grants", ()):
-        values = [orjson.loads(v) if f in _JSON_GRANT_FIELDS else v for f, v in zip(_GRANT_FIELDS, row, strict=False)]
-        grant = Grant.from_db(using, _GRANT_FIELDS, values)
-        grant.grantor = Organization.from_db(using, _GRANTOR_FIELDS, row[width:])
+        grant = model_from_row(Grant, row[:width], using, _GRANT_FIELDS)
+        grant.grantor = model_from_row(Organization, row[width:], using, _GRANTOR_FIELDS)
         grants.append(grant)
     proofs: dict[int, list[VerifiedHost]] = defaultdict(list)
     for row in rows.get("hosts", ()):
-        proof = VerifiedHost.from_db(using, _HOST_FIELDS, row)
+        proof = model_from_row(VerifiedHost, row, using, _HOST_FIELDS)
         proofs[proof.organization_id].append(proof)
     return works, similar_works, grants, proofs, present
 

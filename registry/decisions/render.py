@@ -37,15 +37,6 @@ def grant_terms(grant: Grant) -> dict[str, Any]:
 
 def result_render(result: ItemResult) -> dict[str, Any]:
     item = result.item
-    if not result.matches and not result.similar and item.error is None:
-        # Most of a batch: registered by no one (or an answer with nothing to list), no grants.
-        rendered = {"index": item.index, "ref": item.ref, "checked": item.checked, "decision": result.decision,
-                    "permitted": result.permitted, "reason": result.reason}
-        if item.ref is None:
-            del rendered["ref"]
-        if not result.reason:
-            del rendered["reason"]
-        return rendered
     rendered: dict[str, Any] = {"index": item.index}
     if item.ref is not None:
         rendered["ref"] = item.ref
@@ -71,8 +62,7 @@ def result_render(result: ItemResult) -> dict[str, Any]:
             {"work": s.work.id, "title": s.work.title, "owner": s.work.owner_slug, "distance": s.distance}
             for s in result.similar
         ]
-    grants = result.grants
-    if grants:
+    if result.matches and (grants := result.grants):  # only a permitted answer rests on grants
         rendered["grants"] = [str(g.pk) for g in grants]
     return rendered
 
