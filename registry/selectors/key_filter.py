@@ -8,12 +8,13 @@ lookup; a key it cannot rule out goes to the database as before. So:
 - a false negative (a registered key ruled out) would answer `unregistered` for a registered
   work, which is a bug: the freshness rules below exist to make it impossible.
 
-What it holds, per key kind, as sorted numpy arrays of 32-bit fingerprints (searchsorted, exact
-for the fingerprints): the SHA-256 of content files, the URL hash of exact URLs, the identifier
-(scheme:value), and the host of every URL pattern (a URL item may match a pattern on its host).
-A fingerprint is the first 32 bits of a hash PostgreSQL computes itself while loading, so a
-million rows load without a Python object per row. 4 bytes per key: ~4 MB per million keys per
-process (8 MB at 1M works with a file and a URL each); false-positive rate ≈ keys / 2³².
+What it holds, per key kind, as sorted numpy arrays of 32-bit fingerprints (exact for the
+fingerprints; each array bucketed by its leading 16 bits, see _KeyTable): the SHA-256 of content
+files, the URL hash of exact URLs, the identifier (scheme:value), and the host of every URL
+pattern (a URL item may match a pattern on its host). A fingerprint is the first 32 bits of a
+hash PostgreSQL computes itself while loading, so a million rows load without a Python object
+per row. 4 bytes per key and 256 KB per kind: ~4 MB per million keys per process (8 MB at 1M
+works with a file and a URL each); false-positive rate ≈ keys / 2³².
 
 Kept in step with writes, on PostgreSQL (the embedded SQLite default has no filter: every key
 is a candidate):
@@ -93,9 +94,52 @@ class Candidates:
     identifiers: frozenset[tuple[str, str]]
 
 
+# Leading bits a kind's table is bucketed by: 2^16 buckets of about 15 keys per million keys,
+# and a 256 KB bucket index per kind.
+BUCKET_BITS = 16
+_BUCKET_EDGES = (np.arange(2**BUCKET_BITS + 1, dtype=np.int64) << (32 - BUCKET_BITS)) - 2**31
+
+
+class _KeyTable:
+    """One kind's fingerprints, sorted, and where each bucket of equal leading bits starts.
+
+    A lookup narrows each fingerprint to its bucket and binary-searches a few keys there, all
+    fingerprints at once, instead of searching the whole array for each: at a million keys,
+    np.searchsorted spent ~0.5 µs per fingerprint on cache misses, a third of a check's filter.
+    """
+
+    __slots__ = ("keys", "starts")
+
+    def __init__(self, keys: np.ndarray) -> None:
+        self.keys = keys
+        self.starts = np.searchsorted(keys, _BUCKET_EDGES).astype(np.int32)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.nbytes + self.starts.nbytes
+
+    def contains(self, fingerprints: np.ndarray) -> np.ndarray:
+        keys = self.keys
+        if not len(keys):
+            return np.zeros(len(fingerprints), bool)
+        bucket = (fingerprints.astype(np.int64) + 2**31) >> (32 - BUCKET_BITS)
+        low, high = self.starts[bucket].astype(np.int64), self.starts[bucket + 1].astype(np.int64)
+        last = len(keys) - 1
+        # Binary search in [low, high) for every fingerprint at once, until every range is empty.
+        while (open_ := low < high).any():
+            middle = (low + high) >> 1
+            below = keys[np.minimum(middle, last)] < fingerprints
+            low = np.where(open_ & below, middle + 1, low)
+            high = np.where(open_ & ~below, middle, high)
+        return keys[np.minimum(low, last)] == fingerprints
+
+
 @dataclass
 class _Snapshot:
-    sorted_keys: dict[str, np.ndarray] = field(default_factory=dict)
+    sorted_keys: dict[str, _KeyTable] = field(default_factory=dict)
     tail_keys: dict[str, set[int]] = field(default_factory=dict)
     # Per table: ids known (count and sum, for reconciling) and the watermarks.
     count: dict[str, int] = field(default_factory=dict)
@@ -107,11 +151,7 @@ class _Snapshot:
     reconciled_at: float = 0.0
 
     def may_hold(self, kind: str, fingerprints: np.ndarray) -> np.ndarray:
-        keys = self.sorted_keys[kind]
-        found = np.zeros(len(fingerprints), bool)
-        if len(keys):
-            at = np.minimum(np.searchsorted(keys, fingerprints), len(keys) - 1)
-            found = keys[at] == fingerprints
+        found = self.sorted_keys[kind].contains(fingerprints)
         tail = self.tail_keys[kind]
         if tail:
             found |= np.fromiter((int(f) in tail for f in fingerprints), bool, len(fingerprints))
@@ -194,7 +234,9 @@ class KeyFilter:
                 self._reconcile_in_background(snapshot)
             if sum(len(t) for t in snapshot.tail_keys.values()) >= MERGE_TAIL_AT:
                 for kind, tail in snapshot.tail_keys.items():
-                    snapshot.sorted_keys[kind] = np.union1d(snapshot.sorted_keys[kind], np.fromiter(tail, np.int32))
+                    snapshot.sorted_keys[kind] = _KeyTable(
+                        np.union1d(snapshot.sorted_keys[kind].keys, np.fromiter(tail, np.int32))
+                    )
                     snapshot.tail_keys[kind] = set()
             return snapshot
 
@@ -339,7 +381,9 @@ class KeyFilter:
                     if packed:
                         chunks.append(np.frombuffer(bytes(packed), ">i4").astype(np.int32))
                     low += LOAD_CHUNK
-                snapshot.sorted_keys[kind] = np.unique(np.concatenate(chunks)) if chunks else np.empty(0, np.int32)
+                snapshot.sorted_keys[kind] = _KeyTable(
+                    np.unique(np.concatenate(chunks)) if chunks else np.empty(0, np.int32)
+                )
                 snapshot.tail_keys[kind] = set()
         return snapshot, writers
 
