@@ -27,7 +27,7 @@ from registry.matching.fingerprints import (
     phash_to_hex,
 )
 from registry.matching.identifiers import InvalidIdentifier, parse_identifier
-from registry.matching.urls import InvalidURL, normalize_url, url_host
+from registry.matching.urls import InvalidURL, normalize_url_and_host
 from registry.models import Organization
 from registry.purposes import CONTEXTS, DEFAULT_CONTEXT, PURPOSES
 from registry.territories import is_territory
@@ -112,51 +112,62 @@ def parse_check_request(
 
 
 def parse_item(index: int, raw: Any) -> Item:
-    """One item. Anything wrong with it makes it `invalid` (with the reason), never the batch."""
-    if not isinstance(raw, dict):
+    """One item. Anything wrong with it makes it `invalid` (with the reason), never the batch.
+
+    Written for the common item, a digest or a URL already in normal form with a string ref:
+    a 1,000-item check runs this a thousand times, so each key is read once and the Item is
+    built once, with its fields.
+    """
+    if type(raw) is not dict and not isinstance(raw, dict):
         return Item(index=index, error=_("An item must be an object."))
     ref = raw.get("ref")
-    item = Item(index, None if ref is None else (ref if type(ref) is str else str(ref))[:MAX_REF_LENGTH])
-    keys = [k for k in ITEM_KEYS if k in raw and raw[k] is not None]
-    if len(keys) != 1:
-        item.error = _("An item needs exactly one of: %(keys)s.") % {"keys": ", ".join(ITEM_KEYS)}
-        return item
-    key, value = keys[0], raw[keys[0]]
-    if not isinstance(value, str):
-        item.error = _("%(key)s must be a string.") % {"key": key}
-        return item
-    if key == "sha256":
-        digest = value.strip().lower()
-        if _SHA256.fullmatch(digest):
-            item.sha256 = digest
-        else:
-            item.error = _("sha256 must be 64 hexadecimal characters.")
-    elif key == "phash":
-        max_distance = raw.get("max_distance", DEFAULT_MAX_DISTANCE)
+    if ref is not None:
+        ref = (ref if type(ref) is str else str(ref))[:MAX_REF_LENGTH]
+    sha256, phash, url, identifier = raw.get("sha256"), raw.get("phash"), raw.get("url"), raw.get("identifier")
+    if (sha256 is not None) + (phash is not None) + (url is not None) + (identifier is not None) != 1:
+        return Item(index, ref, error=_("An item needs exactly one of: %(keys)s.") % {"keys": ", ".join(ITEM_KEYS)})
+    if sha256 is not None:
+        if type(sha256) is str and _SHA256.fullmatch(sha256):  # already lower case, nothing around it
+            return Item(index, ref, sha256)
+        return _parse_sha256(index, ref, sha256)
+    if url is not None:
+        if type(url) is not str:
+            return Item(index, ref, error=_("%(key)s must be a string.") % {"key": "url"})
         try:
-            phash = phash_from_hex(value.strip())
-        except ValueError:
-            item.error = _("phash must be 16 hexadecimal characters.")
-        else:
-            if isinstance(max_distance, bool) or not isinstance(max_distance, int) or not (
-                0 <= max_distance <= MAX_DISTANCE
-            ):
-                item.error = _("max_distance must be an integer from 0 to %(limit)d.") % {"limit": MAX_DISTANCE}
-            else:
-                item.phash, item.max_distance = phash, max_distance
-    elif key == "url":
-        try:
-            item.url = normalize_url(value)
-            item.url_host = url_host(item.url)
+            normalized, host = normalize_url_and_host(url)
         except InvalidURL as exc:
-            item.url = item.url_host = None
-            item.error = _("url: %(error)s") % {"error": exc}
-    else:
-        try:
-            item.identifier = parse_identifier(value)
-        except InvalidIdentifier as exc:
-            item.error = _("identifier: %(error)s") % {"error": exc}
-    return item
+            return Item(index, ref, error=_("url: %(error)s") % {"error": exc})
+        return Item(index, ref, url=normalized, url_host=host)
+    if phash is not None:
+        return _parse_phash(index, ref, phash, raw.get("max_distance", DEFAULT_MAX_DISTANCE))
+    if type(identifier) is not str and not isinstance(identifier, str):
+        return Item(index, ref, error=_("%(key)s must be a string.") % {"key": "identifier"})
+    try:
+        return Item(index, ref, identifier=parse_identifier(identifier))
+    except InvalidIdentifier as exc:
+        return Item(index, ref, error=_("identifier: %(error)s") % {"error": exc})
+
+
+def _parse_sha256(index: int, ref: str | None, value: Any) -> Item:
+    if not isinstance(value, str):
+        return Item(index, ref, error=_("%(key)s must be a string.") % {"key": "sha256"})
+    digest = value.strip().lower()
+    if _SHA256.fullmatch(digest):
+        return Item(index, ref, digest)
+    return Item(index, ref, error=_("sha256 must be 64 hexadecimal characters."))
+
+
+def _parse_phash(index: int, ref: str | None, value: Any, max_distance: Any) -> Item:
+    if not isinstance(value, str):
+        return Item(index, ref, error=_("%(key)s must be a string.") % {"key": "phash"})
+    try:
+        phash = phash_from_hex(value.strip())
+    except ValueError:
+        return Item(index, ref, error=_("phash must be 16 hexadecimal characters."))
+    if isinstance(max_distance, bool) or not isinstance(max_distance, int) or not 0 <= max_distance <= MAX_DISTANCE:
+        error = _("max_distance must be an integer from 0 to %(limit)d.") % {"limit": MAX_DISTANCE}
+        return Item(index, ref, error=error)
+    return Item(index, ref, phash=phash, max_distance=max_distance)
 
 
 def parse_items(raw_items: Any, *, extra: int = 0) -> list[Item]:

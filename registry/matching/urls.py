@@ -61,7 +61,8 @@ class InvalidURL(ValueError):
     """A URL that cannot be registered or matched; the message says why."""
 
 
-def _fast_normal_form(text: str) -> str | None:
+def _fast_normal_form(text: str) -> tuple[str, str] | None:
+    """(normal form, host) of a URL the fast pattern covers, else None (the full parser decides)."""
     match = _ALREADY_NORMAL.fullmatch(text)
     if match is None:
         return None
@@ -76,7 +77,15 @@ def _fast_normal_form(text: str) -> str | None:
         if number != _DEFAULT_PORTS[scheme]:
             authority = f"{host}:{number}"
     normalized = f"{scheme}://{authority}{path or '/'}{query or ''}"
-    return normalized if len(normalized) <= MAX_URL_LENGTH else None
+    return (normalized, host) if len(normalized) <= MAX_URL_LENGTH else None
+
+
+def normalize_url_and_host(raw: str) -> tuple[str, str]:
+    """`normalize_url` and `url_host` of the result, the host read in the same pass when it can be."""
+    if len(raw) <= MAX_URL_LENGTH and (fast := _fast_normal_form(raw)) is not None:
+        return fast
+    normalized = normalize_url(raw)
+    return normalized, url_host(normalized)
 
 
 def normalize_url(raw: str) -> str:
@@ -86,7 +95,7 @@ def normalize_url(raw: str) -> str:
     "HTTP://Example.com:80/a/./b/../%7Ec#top" and "http://example.com/a/~c".
     """
     if len(raw) <= MAX_URL_LENGTH and (fast := _fast_normal_form(raw)) is not None:
-        return fast
+        return fast[0]
     text = _checked_text(raw)
     try:
         iri = rfc3986.iri_reference(text)
