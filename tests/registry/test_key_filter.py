@@ -28,7 +28,7 @@ from registry.selectors.phash_index import phash_index
 from registry.services.api_keys import do_api_key_create
 from registry.services.references import Content, contents_add
 from registry.services.works import do_work_register
-from registry.warm import check_path_warm
+from registry.warm import YOUNG_COLLECTION_THRESHOLD, check_path_warm
 from tests.conftest import OPERATOR
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -196,7 +196,7 @@ def test_warming_a_worker_loads_what_its_first_request_would_and_freezes_it_out_
         before = "registry.api.checks" in sys.modules
         check_path_warm()
         print(json.dumps({"before": before, "after": "registry.api.checks" in sys.modules,
-                          "frozen": gc.get_freeze_count()}))
+                          "frozen": gc.get_freeze_count(), "young": gc.get_threshold()[0]}))
     """)
     env = {
         **os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
@@ -207,3 +207,4 @@ def test_warming_a_worker_loads_what_its_first_request_would_and_freezes_it_out_
     state = json.loads(done.stdout.strip().splitlines()[-1])
     assert state["before"] is False and state["after"] is True  # the view modules came in with the URLconf
     assert state["frozen"] > 10_000
+    assert state["young"] == YOUNG_COLLECTION_THRESHOLD  # a check's objects die before a collection sees them
