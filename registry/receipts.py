@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pybase64
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from joserfc import jws
@@ -83,6 +84,8 @@ class _KeyRing:
     signing_kid: str
     # Public keys by kid, the signing key first; dicts keep insertion order, which is JWKS order.
     public_keys: dict[str, OKPKey]
+    # The protected header's segment for the signing key, as joserfc writes it (see sign_receipt).
+    header_segment: bytes = b""
 
 
 # Loaded key rings per key directory, with the fingerprint (environment override plus the identity
@@ -99,12 +102,28 @@ def sign_receipt(body: bytes) -> str:
     The protected header is ``{"alg": "EdDSA", "kid": <current kid>}``; the payload is the standard
     base64url(body), removed from the serialisation (RFC 7515 appendix F), so any JOSE library can
     verify by putting base64url(body) back between the dots. Generates the first key on first use.
+
+    The signing input is assembled here rather than by joserfc: its compact serialisation encoded a
+    1,000-item receipt with the standard library's base64 and copied it three times, 0.9 ms of the
+    1.6 ms a signature took. The header segment is joserfc's own (taken once per key), the payload
+    segment pybase64's (SIMD), the signature the same Ed25519 primitive joserfc calls; Ed25519 is
+    deterministic, so the result is byte for byte what joserfc returns (pinned by a test).
     """
     keyring = _keyring()
-    header = {"alg": ALGORITHM, "kid": keyring.signing_kid}
-    compact = jws.serialize_compact(header, body, keyring.signing_key, registry=_REGISTRY)
-    header_segment, _payload_segment, signature_segment = compact.split(".")
-    return f"{header_segment}..{signature_segment}"
+    payload = pybase64.urlsafe_b64encode(body)
+    unpadded = (len(body) * 4 + 2) // 3  # base64url without its "=" padding (RFC 7515 section 2)
+    signing_input = b".".join((keyring.header_segment, memoryview(payload)[:unpadded]))
+    signature = keyring.signing_key.private_key.sign(signing_input)
+    return f"{keyring.header_segment.decode()}..{_b64url(signature)}"
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _header_segment(key: OKPKey, kid: str) -> bytes:
+    compact = jws.serialize_compact({"alg": ALGORITHM, "kid": kid}, b"", key, registry=_REGISTRY)
+    return compact.split(".")[0].encode()
 
 
 def verify_receipt(body: bytes, signature: str) -> str:
@@ -249,7 +268,8 @@ def _load_keyring(directory: Path, environment_key: str | None) -> _KeyRing:
     public_keys = {signing_kid: _public(signing_key)}
     for kid, key in on_disk.items():
         public_keys.setdefault(kid, _public(key))
-    return _KeyRing(signing_key=signing_key, signing_kid=signing_kid, public_keys=public_keys)
+    return _KeyRing(signing_key=signing_key, signing_kid=signing_kid, public_keys=public_keys,
+                    header_segment=_header_segment(signing_key, signing_kid))
 
 
 def _read_key_files(directory: Path) -> dict[str, OKPKey]:

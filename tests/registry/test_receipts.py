@@ -138,6 +138,21 @@ def test_empty_and_large_bodies_sign_and_verify():
         assert verify_with_jwcrypto(body, signature, public_jwks())
 
 
+def test_a_signature_is_byte_for_byte_what_joserfc_writes_for_every_padding_length():
+    # sign_receipt assembles the signing input itself; Ed25519 is deterministic, so joserfc's
+    # own compact serialisation of the same body with the same key must give the same string.
+    from joserfc import jws
+
+    from registry.receipts import _REGISTRY, _keyring
+
+    keyring = _keyring()
+    header = {"alg": "EdDSA", "kid": keyring.signing_kid}
+    for body in (b"", b"a", b"ab", b"abc", "許可".encode(), BODY, os.urandom(200_001)):
+        by_joserfc = jws.serialize_compact(header, body, keyring.signing_key, registry=_REGISTRY)
+        protected, _payload, signature = by_joserfc.split(".")
+        assert sign_receipt(body) == f"{protected}..{signature}"
+
+
 def test_a_single_flipped_body_byte_fails_verification():
     signature = sign_receipt(BODY)
     tampered = flip_byte(BODY, len(BODY) // 2)
