@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.core.cache import cache
@@ -16,6 +17,10 @@ from registry.services.api_keys import hash_api_key
 
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION_SECONDS = 60
+# Keys this process knows were touched (by it or another process) within the resolution, by pk:
+# their requests skip the cache's round trip (0.15 ms). last_used_at is then at most two
+# resolutions behind the key's latest use.
+_touched_at: dict[int, float] = {}
 
 
 @dataclass
@@ -57,16 +62,28 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("This API key has been revoked.")
         if api_key.suspended_at is not None or api_key.organization.suspended_at is not None:
             raise exceptions.AuthenticationFailed("This API key is suspended.")
-        try:
-            touch = cache.add(f"apikey-touch:{api_key.pk}", 1, timeout=LAST_USED_RESOLUTION_SECONDS)
-        except Exception:  # a cache that is away must not turn into a 500: write it anyway
-            touch = True
-        if touch:
-            ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+        _last_used_touch(api_key)
         return KeyUser(api_key=api_key), api_key
 
     def authenticate_header(self, request) -> str:
         return f'{self.keyword} realm="kyoka"'
+
+
+def _last_used_touch(api_key: ApiKey) -> None:
+    """Record the key's use once per LAST_USED_RESOLUTION_SECONDS across processes (the cache decides who)."""
+    now = time.monotonic()
+    if now - _touched_at.get(api_key.pk, -LAST_USED_RESOLUTION_SECONDS) < LAST_USED_RESOLUTION_SECONDS:
+        return
+    try:
+        touch = cache.add(f"apikey-touch:{api_key.pk}", 1, timeout=LAST_USED_RESOLUTION_SECONDS)
+    except Exception:  # a cache that is away must not turn into a 500: write it anyway
+        touch = True
+    if touch:
+        ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    if len(_touched_at) > 10_000:  # forget keys not seen within the resolution
+        for pk in [pk for pk, at in _touched_at.items() if now - at >= LAST_USED_RESOLUTION_SECONDS]:
+            del _touched_at[pk]
+    _touched_at[api_key.pk] = now
 
 
 _KEY_SQL = (

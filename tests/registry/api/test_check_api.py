@@ -88,6 +88,28 @@ def test_last_used_is_recorded_without_a_write_per_request(client_for, developer
     assert ApiKey.objects.get(organization=developer).last_used_at == first
 
 
+def test_a_key_this_process_just_touched_costs_no_cache_round_trip_until_the_resolution_passes(
+    client_for, developer, monkeypatch
+):
+    from registry.api import authentication
+
+    client = client_for(developer, ["checks"])
+    key = ApiKey.objects.get(organization=developer)
+    clock = [1_000.0]
+    monkeypatch.setattr(authentication.time, "monotonic", lambda: clock[0])
+    cache.clear()
+    client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert cache.get(f"apikey-touch:{key.pk}") == 1
+    cache.clear()
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=None)
+    client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert cache.get(f"apikey-touch:{key.pk}") is None  # remembered in process: Redis was not asked
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is None
+    clock[0] += authentication.LAST_USED_RESOLUTION_SECONDS
+    client.post("/api/v1/checks", {"purpose": "tdm", "items": ITEMS}, format="json")
+    assert ApiKey.objects.get(pk=key.pk).last_used_at is not None  # a minute on, the use is recorded again
+
+
 def test_receipt_verifies_with_an_independent_jose_library_and_one_changed_byte_fails(check, api_client):
     response, _ = check([{"sha256": "b" * 64}], purpose="search")
     signature = response["Receipt-Signature"]
