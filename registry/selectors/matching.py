@@ -58,33 +58,44 @@ def works_by_exact(
 ) -> tuple[dict[str, set[WorkId]], dict[str, set[WorkId]], dict[str, set[WorkId]], dict[tuple[str, str], set[WorkId]]]:
     """The three exact lookups of a check at once: (by sha256, by exact URL, by URL pattern, by identifier).
 
-    On PostgreSQL the three queries travel in one round trip (psycopg's pipeline).
+    On PostgreSQL they are one statement, the lookups joined by UNION ALL (a pipeline of three
+    statements cost 0.25 ms more per check in round-trip bookkeeping).
     """
     digests, urls, wanted = set(sha256s), list(urls), set(identifiers)
     if connections[using].vendor != "postgresql":
         return works_by_sha256(digests), *works_by_url_split(urls), works_by_identifier(wanted)
-    statements = []
+    parts, params = [], []
     if digests:
-        statements.append(("sha256", _SHA256_SQL, [list(digests)]))
+        parts.append(_SHA256_PART)
+        params.append(list(digests))
     if urls:
-        hashes, hosts = list({url_key(url) for url, _ in urls}), list({host for _, host in urls})
-        statements.append(("url", _URL_SQL, [hashes, hosts]))
+        parts.append(_URL_PART)
+        params += [list({url_key(url) for url, _ in urls}), list({host for _, host in urls})]
     if wanted:
-        statements.append(("identifier", _IDENTIFIER_SQL, [list({v for _, v in wanted})]))
-    rows = fixed_rows(statements, using)
-    exact_urls, pattern_urls = _url_rows_collect(rows.get("url", []), urls)
-    return (_sha256_rows_collect(rows.get("sha256", [])), exact_urls, pattern_urls,
-            _identifier_rows_collect(rows.get("identifier", []), wanted))
+        parts.append(_IDENTIFIER_PART)
+        params.append(list({v for _, v in wanted}))
+    by_kind: dict[int, list[tuple]] = {0: [], 1: [], 2: []}
+    if parts:
+        for kind, *row in fixed_rows([("exact", " UNION ALL ".join(parts), params)], using)["exact"]:
+            by_kind[kind].append(row)
+    exact_urls, pattern_urls = _url_rows_collect(by_kind[1], urls)
+    return (_sha256_rows_collect((sha256, work_id) for sha256, _, _, _, work_id in by_kind[0]), exact_urls,
+            pattern_urls, _identifier_rows_collect(((s, v, w) for s, v, _, _, w in by_kind[2]), wanted))
 
 
-# What _sha256_rows, _url_rows(patterns=True) and _identifier_rows select, as fixed statements
-# PostgreSQL prepares once (registry/db_statements.py).
-_SHA256_SQL = "SELECT sha256, work_id FROM registry_contentfile WHERE sha256 = ANY(%s)"
-_URL_SQL = (
-    "SELECT url, url_hash, is_pattern, host, work_id FROM registry_workurl "
+# What _sha256_rows, _url_rows(patterns=True) and _identifier_rows select, as parts of one fixed
+# statement PostgreSQL prepares once per combination (registry/db_statements.py); every part has
+# the same columns: kind, two keys, is_pattern, host, work.
+_SHA256_PART = (
+    "SELECT 0, sha256, NULL::text, NULL::boolean, NULL::text, work_id FROM registry_contentfile WHERE sha256 = ANY(%s)"
+)
+_URL_PART = (
+    "SELECT 1, url, url_hash, is_pattern, host, work_id FROM registry_workurl "
     "WHERE (NOT is_pattern AND url_hash = ANY(%s)) OR (is_pattern AND host = ANY(%s))"
 )
-_IDENTIFIER_SQL = "SELECT scheme, value, work_id FROM registry_workidentifier WHERE value = ANY(%s)"
+_IDENTIFIER_PART = (
+    "SELECT 2, scheme, value, NULL::boolean, NULL::text, work_id FROM registry_workidentifier WHERE value = ANY(%s)"
+)
 
 
 def _sha256_rows():
