@@ -78,6 +78,18 @@ def index_path(using: str) -> str:
     return os.path.join(index_directory(), f"phash-{db['NAME']}-{hashlib.sha256(where.encode()).hexdigest()[:12]}.idx")
 
 
+_new_uuid, _set_attribute, _UNKNOWN_SAFETY = uuid.UUID.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
+def _uuid_of(packed: bytes) -> uuid.UUID:
+    """uuid.UUID(bytes=packed) without the constructor's argument checks (psycopg builds the
+    uuids it loads the same way): a near-match check makes ~1,300 of them, at half the cost."""
+    value = _new_uuid(uuid.UUID)
+    _set_attribute(value, "int", int.from_bytes(packed))
+    _set_attribute(value, "is_safe", _UNKNOWN_SAFETY)
+    return value
+
+
 @dataclass
 class _Shared:
     """One generation of the shared file, memory-mapped (read-only views into the page cache)."""
@@ -232,7 +244,7 @@ class PhashIndex:
                 rows, owners, distances = rows[first], owners[first], distances[first]
                 distinct = np.unique(rows)
                 packed = shared.works[distinct].tobytes()
-                work_of = {row: uuid.UUID(bytes=packed[16 * n: 16 * n + 16]) for n, row in enumerate(distinct.tolist())}
+                work_of = {row: _uuid_of(packed[16 * n: 16 * n + 16]) for n, row in enumerate(distinct.tolist())}
                 row_ids = shared.ids[rows].tolist()
                 for row, owner, distance, row_id in zip(rows.tolist(), owners.tolist(), distances.tolist(), row_ids,
                                                         strict=True):
@@ -241,7 +253,7 @@ class PhashIndex:
             for index, (target, limit) in enumerate(queries):
                 distance = ((value ^ target) & 0xFFFFFFFFFFFFFFFF).bit_count()
                 if distance <= limit:
-                    self._keep(results[index], uuid.UUID(bytes=work), distance, row_id)
+                    self._keep(results[index], _uuid_of(work), distance, row_id)
         return results
 
     @staticmethod

@@ -120,3 +120,15 @@ def test_a_worker_process_maps_the_index_another_process_built(studio):
     index.warm()
     assert index.stats()["generation"] == generation  # mapped, not rebuilt
     assert found(BASE) == {row.work_id: 1 for row in rows}
+
+
+@pytest.mark.parametrize("packed", [bytes(16), b"\xff" * 16, os.urandom(16), os.urandom(16), bytes(range(16))])
+def test_a_work_id_read_from_the_index_is_the_uuid_its_bytes_spell(packed):
+    import uuid
+
+    made = phash_index_module._uuid_of(packed)
+    expected = uuid.UUID(bytes=packed)
+    assert type(made) is uuid.UUID
+    assert (made, hash(made), str(made), made.is_safe, made.bytes) == (
+        expected, hash(expected), str(expected), expected.is_safe, packed)
+    assert {expected: 1}[made] == 1
