@@ -19,20 +19,25 @@ from django.db.models import Model
 
 
 def generic_plans_keep(sender, connection, **kwargs) -> None:
-    """On a new PostgreSQL connection that prepares statements, keep one generic plan per statement.
+    """On a new PostgreSQL connection that prepares statements, keep one generic plan per statement,
+    and compile none of them (JIT).
 
     `plan_cache_mode` touches prepared statements only, and only the fixed statements here are
     prepared (the ORM binds on the client). Left to itself PostgreSQL plans a prepared statement
     afresh whenever the generic plan's estimate looks worse than a custom one: the key filter's
     "rows above this id" looks like a third of each table to a generic plan, so it was planned on
     every check (0.4 ms of the server's time for an index scan of a few rows), as was every
-    statement on its first five runs per connection. Connected with Django's connection_created.
+    statement on its first five runs per connection. Those same pessimistic estimates can cross
+    `jit_above_cost`, and compiling a plan costs ~100 ms: a short request's work never pays that
+    back, so JIT is off on these connections. Connected with Django's connection_created.
     """
     prepares = connection.settings_dict.get("OPTIONS", {}).get("prepare_threshold") is not None
     if connection.vendor != "postgresql" or not prepares:
         return
     with connection.connection.cursor() as cursor:
-        cursor.execute("SET plan_cache_mode = force_generic_plan")
+        cursor.execute(
+            "SELECT set_config('plan_cache_mode', 'force_generic_plan', false), set_config('jit', 'off', false)"
+        )
 
 
 def fixed_cursor(using: str):
