@@ -94,8 +94,9 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     phash_items = [i for i in valid if i.phash is not None]
     queries = [(i.phash, i.max_distance) for i in phash_items]
     pipelined = connections[using].vendor == "postgresql"
-    # On PostgreSQL the index's candidates are confirmed in the same round trip as the works' facts.
-    near_rows = matching.phash_candidates(queries) if pipelined else []
+    # On PostgreSQL the index's candidates are confirmed, when they need it, in the same round trip
+    # as the works' facts.
+    near_rows, near_current = matching.phash_candidates(queries) if pipelined else ([], True)
     near = [] if pipelined else matching.works_by_phash(queries)
 
     # Most items have no candidate at all: they share one empty fact of each kind (never mutated).
@@ -125,12 +126,16 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     url_work_ids = {w for per in patterns for w in per}
     url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
     if pipelined:
-        row_ids = {row_id for per in near_rows for _, row_id in per.values()}
+        if near_current:  # no hash row was deleted or changed since the index read them
+            similar_ids, row_ids = {w for per in near_rows for w in per}, set()
+        else:
+            similar_ids, row_ids = set(), {row_id for per in near_rows for _, row_id in per.values()}
         facts.works, facts.similar_works, grants, facts.proven_hosts, present = _works_grants_hosts_pipelined(
-            work_ids, row_ids, url_work_ids, using
+            work_ids, row_ids, similar_ids, url_work_ids, using
         )
-        # A hash row deleted since the index caught up never matches.
-        near = [{w: d for w, (d, row_id) in per.items() if row_id in present} for per in near_rows]
+        # A hash row deleted since the index read it never matches.
+        near = ([{w: d for w, (d, _) in per.items()} for per in near_rows] if near_current else
+                [{w: d for w, (d, row_id) in per.items() if row_id in present} for per in near_rows])
         _similar_place(similar, exact, phash_items, near, position)
         facts.grants = _grants_by_work([facts.works[w] for w in work_ids if w in facts.works], grants)
         return facts
@@ -241,6 +246,15 @@ FROM registry_perceptualhash p JOIN registry_work w ON w.id = p.work_id
 JOIN registry_organization o ON o.id = w.owner_id
 WHERE p.id = ANY(%s)
 """
+# The same facts when the index's rows need no confirming (NearCandidates.current), by work: one
+# index descent a row instead of three. The works travel as one byte string of 16-byte ids and come
+# back as their positions in it: psycopg dumps and loads uuids one Python call each, which cost
+# more than the statement (1,350 similar works: 6 ms in all, against 10 by hash row).
+_SIMILAR_WORKS_SQL = """
+SELECT q.n, w.title, o.slug FROM generate_series(0, length(%s) / 16 - 1) AS q(n)
+JOIN registry_work w ON w.id = encode(substring(%s FROM q.n * 16 + 1 FOR 16), 'hex')::uuid
+JOIN registry_organization o ON o.id = w.owner_id
+"""
 _GRANT_COLUMNS = f"{model_columns(Grant, 'g', _GRANT_FIELDS)}, {model_columns(Organization, 'o', _GRANTOR_FIELDS)}"
 _GRANTS_SQL = f"""
 WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s))
@@ -262,10 +276,11 @@ WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM r
 
 
 def _works_grants_hosts_pipelined(
-    work_ids: set[WorkId], phash_row_ids: set[int], url_work_ids: set[WorkId], using: str,
+    work_ids: set[WorkId], phash_row_ids: set[int], similar_ids: set[WorkId], url_work_ids: set[WorkId], using: str,
 ) -> tuple[dict[WorkId, WorkFacts], dict[WorkId, SimilarWork], list[Grant], dict[int, list[VerifiedHost]], set[int]]:
     """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's
-    pipeline), with the works of the near-match candidates and which of those hash rows still exist."""
+    pipeline), with the similar works: of the near-match candidate rows (`phash_row_ids`, with which
+    of those hash rows still exist) or, when those need no confirming, by work (`similar_ids`)."""
     statements = []
     open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
     if work_ids:
@@ -273,6 +288,10 @@ def _works_grants_hosts_pipelined(
         statements.append(("grants", _GRANTS_SQL, [list(work_ids)]))
     if phash_row_ids:
         statements.append(("similar", _SIMILAR_SQL, [list(phash_row_ids)]))
+    listed = list(similar_ids)
+    if listed:
+        packed = b"".join(work_id.bytes for work_id in listed)
+        statements.append(("similar_works", _SIMILAR_WORKS_SQL, [packed, packed]))
     if url_work_ids:
         statements.append(("hosts", _HOSTS_SQL, [list(url_work_ids)]))
     rows = fixed_rows(statements, using)
@@ -284,6 +303,8 @@ def _works_grants_hosts_pipelined(
     for row_id, work_id, title, slug in rows.get("similar", ()):
         present.add(row_id)
         similar_works[work_id] = SimilarWork(work_id, title, slug)
+    for position, title, slug in rows.get("similar_works", ()):
+        similar_works[listed[position]] = SimilarWork(listed[position], title, slug)
     grants = []
     width = len(_GRANT_FIELDS)
     for row in rows.get("grants", ()):

@@ -13,7 +13,7 @@ from registry.db_statements import fixed_rows
 from registry.matching.fingerprints import band_probes, hamming_distance
 from registry.matching.urls import pattern_matches, url_key
 from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
-from registry.selectors.phash_index import phash_index
+from registry.selectors.phash_index import NearCandidates, phash_index
 
 WorkId = uuid.UUID
 # SQLite caps bound parameters per statement; probe lists are sent in slices of this size.
@@ -145,16 +145,14 @@ def _url_rows_collect(rows, urls: list[tuple[str, str]]) -> tuple[dict[str, set[
     return exact, by_pattern
 
 
-def phash_candidates(
-    queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS,
-) -> list[dict[WorkId, tuple[int, int]]]:
+def phash_candidates(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> NearCandidates:
     """PostgreSQL: for each (hash, max_distance), {work: (distance, phash row id)} from the shared index.
 
-    Not yet confirmed: a row deleted since the index last caught up may be among them, so the
+    Unless `current`, a row deleted or changed since the index read it may be among them, so the
     caller keeps only rows the table still holds (`works_by_phash` asks; the decision's load
     asks in the same round trip as the works' facts).
     """
-    return phash_index(using).search(queries) if queries else []
+    return phash_index(using).candidates(queries) if queries else NearCandidates([], True)
 
 
 def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:
@@ -169,7 +167,9 @@ def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_AL
     if not queries:
         return results
     if connections[using].vendor == "postgresql":
-        found = phash_candidates(queries, using=using)
+        found, current = phash_candidates(queries, using=using)
+        if current:
+            return [{work: distance for work, (distance, _) in per_query.items()} for per_query in found]
         present = phash_index(using).confirm({row_id for per_query in found for _, row_id in per_query.values()})
         return [{work: distance for work, (distance, row_id) in per_query.items() if row_id in present}
                 for per_query in found]

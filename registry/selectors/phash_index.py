@@ -23,7 +23,11 @@ Fresh as the table, like before:
 - every RECONCILE_SECONDS (count, sum of ids) is compared with the table and the file is rebuilt
   on any difference, which catches deleted rows and rows whose transaction committed after a
   later id (sequence order is not commit order);
-- every match is confirmed against the table before it is returned, so a deleted row never matches.
+- a deleted row never matches: the database counts the statements that delete or change hash rows
+  (migration 0016, triggers), the file records that count as it was before its rows were read,
+  and every lookup reads it with the new rows. While it is unchanged the candidates stand as they
+  are (`NearCandidates.current`); once it moves, every match is confirmed against the table until
+  a rebuild (the reconciliation below notices the count) takes it in.
 
 The window in which a hash committed out of order can be missed is RECONCILE_SECONDS; a near match
 only ever lists similar works (it never permits), so a miss costs a listing, not a permission.
@@ -43,11 +47,13 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
+from typing import NamedTuple
 
 import numpy as np
 from django.conf import settings
 from django.db import connections
 
+from registry.db_statements import fixed_cursor
 from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
 
 RECONCILE_SECONDS = 30.0
@@ -99,6 +105,8 @@ class _Shared:
     max_id: int = 0
     count: int = 0
     id_sum: int = 0
+    # The table's removal count before the rows were read (None: a file written without it).
+    removals: int | None = None
     ids: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     values: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64))
     works: np.ndarray = field(default_factory=lambda: np.empty((0, 16), np.uint8))
@@ -111,6 +119,14 @@ class _Shared:
     nbytes: int = 0
 
 
+class NearCandidates(NamedTuple):
+    """Per query, {work: (distance, phash row id)}; `current` when no row the index holds has been
+    deleted or changed since it was read, so the rows need no confirming against the table."""
+
+    rows: list[dict[uuid.UUID, tuple[int, int]]]
+    current: bool
+
+
 @dataclass
 class _Tail:
     """Rows newer than the shared file, fetched by this process."""
@@ -120,7 +136,8 @@ class _Tail:
     works: list[bytes] = field(default_factory=list)
 
 
-def _write_index(path: str, generation: int, ids: np.ndarray, values: np.ndarray, works: np.ndarray) -> None:
+def _write_index(path: str, generation: int, ids: np.ndarray, values: np.ndarray, works: np.ndarray,
+                 removals: int | None) -> None:
     arrays: dict[str, np.ndarray] = {"ids": ids, "values": values, "works": works}
     for band, (bits, band_values) in enumerate(zip(BAND_BITS, phash_bands_array(values), strict=True)):
         arrays[f"order{band}"] = np.argsort(band_values, kind="stable").astype(np.int32)
@@ -133,7 +150,7 @@ def _write_index(path: str, generation: int, ids: np.ndarray, values: np.ndarray
         offset += -(-array.nbytes // _ALIGN) * _ALIGN
     header = json.dumps({
         "generation": generation, "max_id": int(ids.max()) if len(ids) else 0, "count": len(ids),
-        "id_sum": int(ids.sum()), "arrays": layout,
+        "id_sum": int(ids.sum()), "removals": removals, "arrays": layout,
     }).encode()
     header_size = -(-(len(_MAGIC) + 8 + len(header)) // _ALIGN) * _ALIGN
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".phash-", suffix=".tmp")
@@ -162,6 +179,8 @@ def _map_index(path: str) -> _Shared:
         raise ValueError(f"{path} is not a Kyoka phash index")
     header_length = int.from_bytes(bytes(mapped[len(_MAGIC): len(_MAGIC) + 8]), "little")
     header = json.loads(bytes(mapped[len(_MAGIC) + 8: len(_MAGIC) + 8 + header_length]))
+    if "removals" not in header:
+        raise ValueError(f"{path} was written before the removal count: rebuilt")
     header_size = -(-(len(_MAGIC) + 8 + header_length) // _ALIGN) * _ALIGN
     views = {}
     for name, spec in header["arrays"].items():
@@ -172,11 +191,19 @@ def _map_index(path: str) -> _Shared:
     status = os.stat(path)
     return _Shared(
         generation=header["generation"], inode=(status.st_dev, status.st_ino), max_id=header["max_id"],
-        count=header["count"], id_sum=header["id_sum"], ids=views["ids"], values=views["values"],
+        count=header["count"], id_sum=header["id_sum"], removals=header.get("removals"),
+        ids=views["ids"], values=views["values"],
         works=views["works"], offsets=[views[f"offsets{b}"] for b in range(3)],
         order=[views[f"order{b}"] for b in range(3)], banded=[views[f"banded{b}"] for b in range(3)],
         nbytes=int(mapped.nbytes),
     )
+
+
+_REMOVALS_TABLE = "registry_phash_removals"  # migration 0016
+_FETCH_NEW_SQL = (
+    f"SELECT r.removals, p.id, p.value, p.work_id FROM {_REMOVALS_TABLE} r LEFT JOIN LATERAL ("  # noqa: S608
+    "SELECT id, value, work_id FROM registry_perceptualhash WHERE id > %s) AS p ON TRUE ORDER BY p.id"
+)
 
 
 class PhashIndex:
@@ -202,10 +229,14 @@ class PhashIndex:
 
     def search(self, queries: list[tuple[int, int]]) -> list[dict[uuid.UUID, tuple[int, int]]]:
         """For each (value, max_distance): {work: (distance, phash row id)} within that distance."""
-        shared, tail = self._fresh()
+        return self.candidates(queries).rows
+
+    def candidates(self, queries: list[tuple[int, int]]) -> NearCandidates:
+        """`search`'s rows, and whether they stand without confirming (see NearCandidates)."""
+        shared, tail, current = self._fresh()
         results: list[dict[uuid.UUID, tuple[int, int]]] = [{} for _ in queries]
         if not queries:
-            return results
+            return NearCandidates(results, current)
         # Hashes are signed 64-bit (as stored); accept the unsigned spelling of the same bits too.
         targets = np.array([value - (1 << 64) if value >= 1 << 63 else value for value, _ in queries], np.int64)
         limits = np.array([limit for _, limit in queries], np.int64)
@@ -254,7 +285,7 @@ class PhashIndex:
                 distance = ((value ^ target) & 0xFFFFFFFFFFFFFFFF).bit_count()
                 if distance <= limit:
                     self._keep(results[index], _uuid_of(work), distance, row_id)
-        return results
+        return NearCandidates(results, current)
 
     @staticmethod
     def _keep(found: dict, work: uuid.UUID, distance: int, row_id: int) -> None:
@@ -273,7 +304,7 @@ class PhashIndex:
 
     # --- keeping in step -----------------------------------------------------------------------
 
-    def _fresh(self) -> tuple[_Shared, _Tail]:
+    def _fresh(self) -> tuple[_Shared, _Tail, bool]:
         with self._lock:
             path = index_path(self.using)
             if self._shared is None or self._changed_on_disk(path):
@@ -283,11 +314,17 @@ class PhashIndex:
                 if not self._matches_table():
                     self._rebuild(path, stale_generation=self._shared.generation)
                 self._reconciled_at = time.monotonic()
-            self._fetch_new()
-            if len(self._tail.ids) >= self.MERGE_TAIL_AT:
-                self._rebuild(path, stale_generation=self._shared.generation)
-                self._fetch_new()
-            return self._shared, self._tail
+            if connections[self.using].in_atomic_block:
+                # Inside a transaction the new rows may be its own, never to be committed: they are
+                # searched for this lookup only, and the tail that outlives it takes none of them.
+                tail = _Tail(list(self._tail.ids), list(self._tail.values), list(self._tail.works))
+                removals = self._fetch_new(tail)
+            else:
+                tail, removals = self._tail, self._fetch_new(self._tail)
+                if len(tail.ids) >= self.MERGE_TAIL_AT:
+                    self._rebuild(path, stale_generation=self._shared.generation)
+                    tail, removals = self._tail, self._fetch_new(self._tail)
+            return self._shared, tail, self._shared.removals is not None and removals == self._shared.removals
 
     def _changed_on_disk(self, path: str) -> bool:
         try:
@@ -329,8 +366,11 @@ class PhashIndex:
                 if current is not None and stale_generation is None:
                     self._adopt(current)  # it appeared while this process waited
                     return
+                # Read before the rows, so a removal committed after it moves the count; inside a
+                # transaction the rows may include its own uncommitted ones, so none is trusted.
+                removals = None if connections[self.using].in_atomic_block else self._removals()
                 ids, values, works = self._load_all()
-                _write_index(path, (current.generation if current else 0) + 1, ids, values, works)
+                _write_index(path, (current.generation if current else 0) + 1, ids, values, works, removals)
                 self._adopt(_map_index(path))
                 self._reconciled_at = time.monotonic()
             finally:
@@ -344,7 +384,15 @@ class PhashIndex:
             cursor.execute("SELECT count(*), coalesce(sum(id), 0) FROM registry_perceptualhash WHERE id <= %s",
                            [high])
             count, total = cursor.fetchone()
-        return count == shared.count + len(tail.ids) and int(total) == shared.id_sum + sum(tail.ids)
+        # A moved removal count means rows were deleted or changed: rebuilt, matches stand unconfirmed
+        # again. (A file read inside a transaction has no count; its matches are always confirmed.)
+        return (count == shared.count + len(tail.ids) and int(total) == shared.id_sum + sum(tail.ids)
+                and (shared.removals is None or self._removals() == shared.removals))
+
+    def _removals(self) -> int:
+        with connections[self.using].cursor() as cursor:
+            cursor.execute(f"SELECT removals FROM {_REMOVALS_TABLE}")  # noqa: S608 (a constant)
+            return cursor.fetchone()[0]
 
     def _load_all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # PostgreSQL packs each chunk into three byte strings (int8send/uuid_send are the binary
@@ -371,16 +419,20 @@ class PhashIndex:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 16), np.uint8)
         return np.concatenate(ids), np.concatenate(values), np.concatenate(works)
 
-    def _fetch_new(self) -> None:
+    def _fetch_new(self, tail: _Tail) -> int:
+        """Take the rows added since the file's (or the tail's) highest id; return the removal count
+        as the same statement saw it."""
         assert self._shared is not None
-        tail = self._tail
         high = max(self._shared.max_id, tail.ids[-1] if tail.ids else 0)
-        with connections[self.using].cursor() as cursor:
-            cursor.execute("SELECT id, value, work_id FROM registry_perceptualhash WHERE id > %s ORDER BY id", [high])
-            for row_id, value, work in cursor.fetchall():
+        with fixed_cursor(self.using) as cursor:  # the same text every time: prepared once per connection
+            cursor.execute(_FETCH_NEW_SQL, [high])
+            rows = cursor.fetchall()
+        for _removals, row_id, value, work in rows:
+            if row_id is not None:
                 tail.ids.append(row_id)
                 tail.values.append(value)
                 tail.works.append(work.bytes)
+        return rows[0][0]
 
 
 _indexes: dict[tuple[str, str], PhashIndex] = {}

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 from django.conf import settings
+from django.db import connection, transaction
 
 from registry.decisions.load import facts_load
 from registry.decisions.parse import parse_items
@@ -57,6 +58,7 @@ def test_a_check_no_longer_lists_a_work_whose_hash_was_deleted(studio):
     assert facts.similar[0] == {} and row.work_id not in facts.similar_works
 
 
+@pytest.mark.django_db(transaction=True)  # committed rows, as other processes write them
 def test_merging_the_tail_keeps_every_answer(studio, monkeypatch):
     monkeypatch.setattr(phash_index_module.PhashIndex, "MERGE_TAIL_AT", 2)
     rows = [add_hash(studio, f"m{n}", BASE ^ (1 << n)) for n in range(5)]
@@ -64,6 +66,7 @@ def test_merging_the_tail_keeps_every_answer(studio, monkeypatch):
     assert found(BASE ^ (1 << 63), 0) == {}
 
 
+@pytest.mark.django_db(transaction=True)  # committed rows, as other processes write them
 def test_a_row_committed_behind_the_highest_id_is_found_after_reconciling(studio, monkeypatch):
     newest = add_hash(studio, "newest", BASE ^ (1 << 40))
     found(BASE)
@@ -81,6 +84,7 @@ needs_postgresql = pytest.mark.skipif(
 
 
 @needs_postgresql
+@pytest.mark.django_db(transaction=True)  # committed rows, as other processes write them
 def test_every_process_maps_one_shared_index_file_and_follows_its_new_generations(studio):
     add_hash(studio, "first", BASE ^ 0b1)
     one, other = phash_index_module.PhashIndex("default"), phash_index_module.PhashIndex("default")
@@ -120,6 +124,79 @@ def test_a_worker_process_maps_the_index_another_process_built(studio):
     index.warm()
     assert index.stats()["generation"] == generation  # mapped, not rebuilt
     assert found(BASE) == {row.work_id: 1 for row in rows}
+
+
+def fresh_committed_index() -> None:
+    """The next lookup builds the shared file from committed rows, outside any transaction."""
+    path = phash_index_module.index_path("default")
+    if os.path.exists(path):
+        os.unlink(path)
+    phash_index_module._indexes.clear()
+
+
+class Statements:
+    """The text of every statement sent (an execute wrapper: pipelined statements too)."""
+
+    def __init__(self) -> None:
+        self.sql: list[str] = []
+
+    def __call__(self, execute, sql, params, many, context):
+        self.sql.append(sql)
+        return execute(sql, params, many, context)
+
+    @property
+    def confirmed_rows(self) -> bool:
+        return any("FROM registry_perceptualhash p JOIN registry_work" in sql for sql in self.sql)
+
+
+def loaded(items) -> tuple:
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        facts = facts_load(items)
+    return facts, statements.confirmed_rows
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_while_no_hash_row_was_removed_a_check_lists_similar_works_without_confirming_each_row(studio):
+    kept, gone = add_hash(studio, "kept", BASE ^ 0b1), add_hash(studio, "gone", BASE ^ 0b11)
+    fresh_committed_index()
+    items = parse_items([{"phash": f"{BASE:016x}"}])
+    facts, confirmed = loaded(items)
+    assert facts.similar[0] == {kept.work_id: 1, gone.work_id: 2}
+    assert facts.similar_works[kept.work_id].title == "kept"
+    assert not confirmed  # by work: one index descent a row, not three
+    PerceptualHash.objects.filter(pk=gone.pk).delete()  # committed: the database's removal count moves
+    facts, confirmed = loaded(items)
+    assert facts.similar[0] == {kept.work_id: 1} and gone.work_id not in facts.similar_works
+    assert confirmed
+    index = phash_index_module.phash_index("default")
+    assert not index._matches_table()  # so the next reconciliation rebuilds, and rows stand unconfirmed again
+    index._rebuild(phash_index_module.index_path("default"), stale_generation=index.stats()["generation"])
+    facts, confirmed = loaded(items)
+    assert facts.similar[0] == {kept.work_id: 1} and not confirmed
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_a_changed_hash_row_is_confirmed_again_and_a_rolled_back_one_never_listed(studio):
+    row = add_hash(studio, "changed", BASE ^ 0b1)
+    fresh_committed_index()
+    assert found(BASE) == {row.work_id: 1}
+    index = phash_index_module.phash_index("default")
+    assert index.candidates([(BASE, 8)]).current
+    PerceptualHash.objects.filter(pk=row.pk).update(value=BASE ^ 0b111)
+    assert not index.candidates([(BASE, 8)]).current and not index._matches_table()
+    index._rebuild(phash_index_module.index_path("default"), stale_generation=index.stats()["generation"])
+    assert index.candidates([(BASE, 8)]).current
+    # A row a transaction added is found inside it, and kept by no tail: rolled back, it never was.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        late = add_hash(studio, "rolled-back", BASE ^ 0b11)
+        assert late.work_id in found(BASE)
+        raise RuntimeError
+    assert index.candidates([(BASE, 8)]).current
+    assert late.work_id not in found(BASE)
+    assert late.work_id not in facts_load(parse_items([{"phash": f"{BASE:016x}"}])).similar[0]
 
 
 @pytest.mark.parametrize("packed", [bytes(16), b"\xff" * 16, os.urandom(16), os.urandom(16), bytes(range(16))])
