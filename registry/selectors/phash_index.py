@@ -20,9 +20,9 @@ memory-maps it: the pages sit once in the page cache, however many workers map t
 Fresh as the table, like before:
 - every lookup first fetches the rows added since the file's highest id into a per-process tail
   (one indexed query), searched by brute force; a tail of MERGE_TAIL_AT rows triggers a rebuild;
-- every RECONCILE_SECONDS (count, sum of ids) is compared with the table and the file is rebuilt
-  on any difference, which catches deleted rows and rows whose transaction committed after a
-  later id (sequence order is not commit order);
+- every RECONCILE_SECONDS (count, sum of ids) is compared with the table, in a thread of its own,
+  and the file is rebuilt on the next lookup after any difference, which catches deleted rows and
+  rows whose transaction committed after a later id (sequence order is not commit order);
 - a deleted row never matches: the database counts the statements that delete or change hash rows
   (migration 0016, triggers), the file records that count as it was before its rows were read,
   and every lookup reads it with the new rows. While it is unchanged the candidates stand as they
@@ -39,6 +39,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import mmap
 import os
 import tempfile
@@ -55,6 +56,8 @@ from django.db import connections
 
 from registry.db_statements import fixed_cursor
 from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
+
+logger = logging.getLogger(__name__)
 
 RECONCILE_SECONDS = 30.0
 _MAGIC = b"KYOKAPH2"
@@ -216,6 +219,8 @@ class PhashIndex:
         self._shared: _Shared | None = None
         self._tail = _Tail()
         self._reconciled_at = 0.0
+        self._reconciler: threading.Thread | None = None
+        self._differs_at: int | None = None  # the generation a reconciliation found wanting
 
     # --- answering ---------------------------------------------------------------------------
 
@@ -310,10 +315,10 @@ class PhashIndex:
             if self._shared is None or self._changed_on_disk(path):
                 self._remap(path, build_if_missing=True)
             assert self._shared is not None
+            if self._differs_at == self._shared.generation:
+                self._rebuild(path, stale_generation=self._shared.generation)
             if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS:
-                if not self._matches_table():
-                    self._rebuild(path, stale_generation=self._shared.generation)
-                self._reconciled_at = time.monotonic()
+                self._reconcile_in_background()
             if connections[self.using].in_atomic_block:
                 # Inside a transaction the new rows may be its own, never to be committed: they are
                 # searched for this lookup only, and the tail that outlives it takes none of them.
@@ -344,6 +349,8 @@ class PhashIndex:
         self._adopt(shared)
 
     def _adopt(self, shared: _Shared) -> None:
+        if self._shared is None or shared.generation != self._shared.generation:
+            self._reconciled_at = time.monotonic()  # the next comparison is due RECONCILE_SECONDS on
         self._shared = shared
         # Rows the new file holds leave the tail; the rest stay, and newer ones come by fetching.
         keep = [i for i, row_id in enumerate(self._tail.ids) if row_id > shared.max_id]
@@ -376,18 +383,50 @@ class PhashIndex:
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
+    def _reconcile_in_background(self) -> None:
+        """Compare the table with what the index holds off the request path (counting a million rows
+        takes ~70 ms, which a near-match request in every worker paid every RECONCILE_SECONDS); on a
+        difference the next lookup rebuilds. Called with the lock held."""
+        if self._reconciler is not None and self._reconciler.is_alive():
+            return
+        self._reconciled_at = time.monotonic()
+        expected, generation = self._held(), self._shared.generation
+
+        def reconcile() -> None:
+            try:
+                differs = not self._table_holds(expected)
+            except Exception:
+                logger.exception("Near-match index reconciliation on %s failed; trying again later", self.using)
+                return
+            finally:
+                connections[self.using].close()
+            if differs:
+                with self._lock:
+                    if self._shared is not None and self._shared.generation == generation:
+                        self._differs_at = generation
+
+        self._reconciler = threading.Thread(target=reconcile, name="kyoka-phash-reconcile", daemon=True)
+        self._reconciler.start()
+
     def _matches_table(self) -> bool:
+        return self._table_holds(self._held())
+
+    def _held(self) -> tuple[int, int, int, int | None]:
+        """(highest id, count, sum of ids, removal count) of the rows the file and the tail hold."""
         shared, tail = self._shared, self._tail
         assert shared is not None
         high = max(shared.max_id, tail.ids[-1] if tail.ids else 0)
+        return high, shared.count + len(tail.ids), shared.id_sum + sum(tail.ids), shared.removals
+
+    def _table_holds(self, expected: tuple[int, int, int, int | None]) -> bool:
+        high, count, id_sum, removals = expected
         with connections[self.using].cursor() as cursor:
             cursor.execute("SELECT count(*), coalesce(sum(id), 0) FROM registry_perceptualhash WHERE id <= %s",
                            [high])
-            count, total = cursor.fetchone()
+            found, total = cursor.fetchone()
         # A moved removal count means rows were deleted or changed: rebuilt, matches stand unconfirmed
         # again. (A file read inside a transaction has no count; its matches are always confirmed.)
-        return (count == shared.count + len(tail.ids) and int(total) == shared.id_sum + sum(tail.ids)
-                and (shared.removals is None or self._removals() == shared.removals))
+        return (found, int(total)) == (count, id_sum) and (removals is None or self._removals() == removals)
 
     def _removals(self) -> int:
         with connections[self.using].cursor() as cursor:
