@@ -51,6 +51,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from registry.db_statements import fixed_cursor
 from registry.matching.urls import url_key_digest
+from registry.selectors.reconcile import reconcile_in_background
 
 logger = logging.getLogger(__name__)
 
@@ -266,23 +267,17 @@ class KeyFilter:
         snapshot.reconciled_at = time.monotonic()  # the next one is due RECONCILE_SECONDS from now
         expected = _held(snapshot)
 
-        def reconcile() -> None:
-            try:
-                differs = not self._tables_hold(expected)
-            except Exception:
-                logger.exception("Key filter reconciliation on %s failed; trying again later", self.using)
-                return
-            finally:
-                connections[self.using].close()
-            if differs:
-                with self._lock:
-                    if self._snapshot is snapshot:
-                        logger.info("Key filter on %s differs from the tables; rebuilding", self.using)
-                        self._trusted = False
-                        self._rebuild_in_background()
+        def differs() -> None:
+            with self._lock:
+                if self._snapshot is snapshot:
+                    logger.info("Key filter on %s differs from the tables; rebuilding", self.using)
+                    self._trusted = False
+                    self._rebuild_in_background()
 
-        self._reconciler = threading.Thread(target=reconcile, name="kyoka-key-filter-reconcile", daemon=True)
-        self._reconciler.start()
+        self._reconciler = reconcile_in_background(
+            using=self.using, name="kyoka-key-filter-reconcile", holds=lambda: self._tables_hold(expected),
+            on_difference=differs,
+        )
 
     def _fetch_new(self, snapshot: _Snapshot) -> None:
         """Rows above each table's safe watermark, and who was writing, in one statement; then move the watermarks."""

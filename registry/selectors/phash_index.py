@@ -39,7 +39,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import logging
 import mmap
 import os
 import tempfile
@@ -56,8 +55,7 @@ from django.db import connections
 
 from registry.db_statements import fixed_cursor
 from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
-
-logger = logging.getLogger(__name__)
+from registry.selectors.reconcile import reconcile_in_background
 
 RECONCILE_SECONDS = 30.0
 _MAGIC = b"KYOKAPH2"
@@ -392,21 +390,15 @@ class PhashIndex:
         self._reconciled_at = time.monotonic()
         expected, generation = self._held(), self._shared.generation
 
-        def reconcile() -> None:
-            try:
-                differs = not self._table_holds(expected)
-            except Exception:
-                logger.exception("Near-match index reconciliation on %s failed; trying again later", self.using)
-                return
-            finally:
-                connections[self.using].close()
-            if differs:
-                with self._lock:
-                    if self._shared is not None and self._shared.generation == generation:
-                        self._differs_at = generation
+        def differs() -> None:
+            with self._lock:
+                if self._shared is not None and self._shared.generation == generation:
+                    self._differs_at = generation
 
-        self._reconciler = threading.Thread(target=reconcile, name="kyoka-phash-reconcile", daemon=True)
-        self._reconciler.start()
+        self._reconciler = reconcile_in_background(
+            using=self.using, name="kyoka-phash-reconcile", holds=lambda: self._table_holds(expected),
+            on_difference=differs,
+        )
 
     def _matches_table(self) -> bool:
         return self._table_holds(self._held())
