@@ -201,9 +201,12 @@ def _map_index(path: str) -> _Shared:
 
 
 _REMOVALS_TABLE = "registry_phash_removals"  # migration 0016
+# The new rows and the removal count in one statement; one row at least, so the new rows never
+# depend on the counter's row (without it the count is NULL and no candidate stands unconfirmed).
 _FETCH_NEW_SQL = (
-    f"SELECT r.removals, p.id, p.value, p.work_id FROM {_REMOVALS_TABLE} r LEFT JOIN LATERAL ("  # noqa: S608
-    "SELECT id, value, work_id FROM registry_perceptualhash WHERE id > %s) AS p ON TRUE ORDER BY p.id"
+    f"SELECT (SELECT removals FROM {_REMOVALS_TABLE}), p.id, p.value, p.work_id FROM (SELECT 1) AS one "  # noqa: S608
+    "LEFT JOIN LATERAL (SELECT id, value, work_id FROM registry_perceptualhash WHERE id > %s) AS p ON TRUE "
+    "ORDER BY p.id"
 )
 
 
@@ -420,10 +423,11 @@ class PhashIndex:
         # again. (A file read inside a transaction has no count; its matches are always confirmed.)
         return (found, int(total)) == (count, id_sum) and (removals is None or self._removals() == removals)
 
-    def _removals(self) -> int:
+    def _removals(self) -> int | None:
         with connections[self.using].cursor() as cursor:
             cursor.execute(f"SELECT removals FROM {_REMOVALS_TABLE}")  # noqa: S608 (a constant)
-            return cursor.fetchone()[0]
+            row = cursor.fetchone()
+        return row[0] if row else None  # no counter row: nothing can be trusted unconfirmed
 
     def _load_all(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         # PostgreSQL packs each chunk into three byte strings (int8send/uuid_send are the binary
@@ -450,7 +454,7 @@ class PhashIndex:
             return np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 16), np.uint8)
         return np.concatenate(ids), np.concatenate(values), np.concatenate(works)
 
-    def _fetch_new(self, tail: _Tail) -> int:
+    def _fetch_new(self, tail: _Tail) -> int | None:
         """Take the rows added since the file's (or the tail's) highest id; return the removal count
         as the same statement saw it."""
         assert self._shared is not None

@@ -230,3 +230,22 @@ def test_a_due_reconciliation_counts_the_table_in_a_thread_of_its_own_not_in_the
     assert not any("count(*)" in sql for sql in statements.sql)  # the lookup's connection never counted
     index._reconciler.join(timeout=30)
     assert index._differs_at is None  # the table holds what the index holds: nothing to rebuild
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_without_its_counter_row_the_index_still_finds_new_hashes_and_confirms_every_match(studio):
+    first = add_hash(studio, "before", BASE ^ 0b1)
+    fresh_committed_index()
+    index = phash_index_module.phash_index("default")
+    assert index.candidates([(BASE, 8)]).current
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM registry_phash_removals")
+    try:
+        later = add_hash(studio, "after", BASE ^ 0b11)
+        found_now = index.candidates([(BASE, 8)])
+        assert set(found_now.rows[0]) == {first.work_id, later.work_id} and not found_now.current
+        assert found(BASE) == {first.work_id: 1, later.work_id: 2}
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("INSERT INTO registry_phash_removals VALUES (1, 0)")
