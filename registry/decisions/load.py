@@ -96,7 +96,7 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     pipelined = connections[using].vendor == "postgresql"
     # On PostgreSQL the index's candidates are confirmed, when they need it, in the same round trip
     # as the works' facts.
-    near_rows, near_current = matching.phash_candidates(queries) if pipelined else ([], True)
+    candidates = matching.phash_candidates(queries) if pipelined else None
     near = [] if pipelined else matching.works_by_phash(queries)
 
     # Most items have no candidate at all: they share one empty fact of each kind (never mutated).
@@ -126,16 +126,13 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     url_work_ids = {w for per in patterns for w in per}
     url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
     if pipelined:
-        if near_current:  # no hash row was deleted or changed since the index read them
-            similar_ids, row_ids = {w for per in near_rows for w in per}, set()
-        else:
-            similar_ids, row_ids = set(), {row_id for per in near_rows for _, row_id in per.values()}
+        # While no hash row was deleted or changed since the index read them, the similar works are
+        # read by work; otherwise each row is confirmed as they are read.
+        similar_ids = {w for per in candidates.rows for w in per} if candidates.current else set()
         facts.works, facts.similar_works, grants, facts.proven_hosts, present = _works_grants_hosts_pipelined(
-            work_ids, row_ids, similar_ids, url_work_ids, using
+            work_ids, candidates.row_ids(), similar_ids, url_work_ids, using
         )
-        # A hash row deleted since the index read it never matches.
-        near = ([{w: d for w, (d, _) in per.items()} for per in near_rows] if near_current else
-                [{w: d for w, (d, row_id) in per.items() if row_id in present} for per in near_rows])
+        near = candidates.distances(present)  # a hash row deleted since the index read it never matches
         _similar_place(similar, exact, phash_items, near, position)
         facts.grants = _grants_by_work([facts.works[w] for w in work_ids if w in facts.works], grants)
         return facts

@@ -118,7 +118,7 @@ def parse_item(index: int, raw: Any) -> Item:
     a 1,000-item check runs this a thousand times, so each key is read once and the Item is
     built once, with its fields.
     """
-    if type(raw) is not dict and not isinstance(raw, dict):
+    if not isinstance(raw, dict):
         return Item(index=index, error=_("An item must be an object."))
     ref = raw.get("ref")
     if ref is not None:
@@ -140,7 +140,7 @@ def parse_item(index: int, raw: Any) -> Item:
         return Item(index, ref, url=normalized, url_host=host)
     if phash is not None:
         return _parse_phash(index, ref, phash, raw.get("max_distance", DEFAULT_MAX_DISTANCE))
-    if type(identifier) is not str and not isinstance(identifier, str):
+    if not isinstance(identifier, str):
         return Item(index, ref, error=_("%(key)s must be a string.") % {"key": "identifier"})
     try:
         return Item(index, ref, identifier=parse_identifier(identifier))

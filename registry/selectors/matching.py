@@ -167,12 +167,8 @@ def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_AL
     if not queries:
         return results
     if connections[using].vendor == "postgresql":
-        found, current = phash_candidates(queries, using=using)
-        if current:
-            return [{work: distance for work, (distance, _) in per_query.items()} for per_query in found]
-        present = phash_index(using).confirm({row_id for per_query in found for _, row_id in per_query.values()})
-        return [{work: distance for work, (distance, row_id) in per_query.items() if row_id in present}
-                for per_query in found]
+        found = phash_candidates(queries, using=using)
+        return found.distances(phash_index(using).confirm(found.row_ids()))
     probes: list[list[tuple[int, int]]] = [[], [], []]  # per band: (query index, band key)
     for index_, (value, max_distance) in enumerate(queries):
         for band, keys in enumerate(band_probes(value, max_distance)):

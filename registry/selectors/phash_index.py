@@ -127,6 +127,16 @@ class NearCandidates(NamedTuple):
     rows: list[dict[uuid.UUID, tuple[int, int]]]
     current: bool
 
+    def row_ids(self) -> set[int]:
+        """The hash rows to confirm: none while `current`."""
+        return set() if self.current else {row_id for per in self.rows for _, row_id in per.values()}
+
+    def distances(self, present: set[int]) -> list[dict[uuid.UUID, int]]:
+        """Per query, {work: distance} of the rows that stand: all while `current`, else those in `present`."""
+        if self.current:
+            return [{work: distance for work, (distance, _) in per.items()} for per in self.rows]
+        return [{work: distance for work, (distance, row_id) in per.items() if row_id in present} for per in self.rows]
+
 
 @dataclass
 class _Tail:
@@ -233,12 +243,9 @@ class PhashIndex:
             cursor.execute("SELECT id FROM registry_perceptualhash WHERE id = ANY(%s)", [list(row_ids)])
             return {row[0] for row in cursor.fetchall()}
 
-    def search(self, queries: list[tuple[int, int]]) -> list[dict[uuid.UUID, tuple[int, int]]]:
-        """For each (value, max_distance): {work: (distance, phash row id)} within that distance."""
-        return self.candidates(queries).rows
-
     def candidates(self, queries: list[tuple[int, int]]) -> NearCandidates:
-        """`search`'s rows, and whether they stand without confirming (see NearCandidates)."""
+        """For each (value, max_distance): {work: (distance, phash row id)} within that distance, and
+        whether they stand without confirming (see NearCandidates)."""
         shared, tail, current = self._fresh()
         results: list[dict[uuid.UUID, tuple[int, int]]] = [{} for _ in queries]
         if not queries:
@@ -416,12 +423,14 @@ class PhashIndex:
     def _table_holds(self, expected: tuple[int, int, int, int | None]) -> bool:
         high, count, id_sum, removals = expected
         with connections[self.using].cursor() as cursor:
-            cursor.execute("SELECT count(*), coalesce(sum(id), 0) FROM registry_perceptualhash WHERE id <= %s",
-                           [high])
-            found, total = cursor.fetchone()
+            cursor.execute(
+                f"SELECT count(*), coalesce(sum(id), 0), (SELECT removals FROM {_REMOVALS_TABLE}) "  # noqa: S608
+                "FROM registry_perceptualhash WHERE id <= %s", [high],
+            )
+            found, total, removals_now = cursor.fetchone()
         # A moved removal count means rows were deleted or changed: rebuilt, matches stand unconfirmed
         # again. (A file read inside a transaction has no count; its matches are always confirmed.)
-        return (found, int(total)) == (count, id_sum) and (removals is None or self._removals() == removals)
+        return (found, int(total)) == (count, id_sum) and (removals is None or removals_now == removals)
 
     def _removals(self) -> int | None:
         with connections[self.using].cursor() as cursor:

@@ -101,7 +101,7 @@ def test_every_process_maps_one_shared_index_file_and_follows_its_new_generation
     other._rebuild(phash_index_module.index_path("default"), stale_generation=built["generation"])
     assert other.stats()["generation"] == built["generation"] + 1
     # The first re-maps the new file (the old mapping stays valid until then) and answers from it.
-    assert {work for work in one.search([(BASE, 8)])[0]} >= {row.work_id}
+    assert {work for work in one.candidates([(BASE, 8)]).rows[0]} >= {row.work_id}
     assert one.stats()["generation"] == built["generation"] + 1
 
 
