@@ -43,9 +43,8 @@ def main() -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
     from registry.access import Actor
-    from registry.decisions.load import facts_load
-    from registry.decisions.parse import parse_check_request, parse_items
-    from registry.decisions.rules import decide_items
+    from registry.decisions.batch import batch_decide, batch_parse
+    from registry.decisions.parse import parse_check_request
     from registry.decisions.run import check_record_write, check_render
     from registry.models import ApiKey, Organization
     from registry.receipts import sign_receipt
@@ -80,27 +79,25 @@ def main() -> None:
     api_key = ApiKey.objects.filter(organization=organization).order_by("-created_at").first()
     actor = Actor.for_key(api_key)
     stages: dict[str, list[float]] = {name: [] for name in
-                                      ("json", "parse", "load", "rules", "render", "sign", "records")}
+                                      ("json", "parse", "decide", "render", "sign", "records")}
 
     def staged(body: bytes) -> float:
         begin = time.perf_counter()
         data = json.loads(body)
         t1 = time.perf_counter()
         terms = parse_check_request(requester=organization, purpose=data["purpose"], territory=data["territory"])
-        items = parse_items(data["items"])
+        batch = batch_parse(data["items"])
         t2 = time.perf_counter()
-        facts = facts_load(items)
-        t3 = time.perf_counter()
-        results = decide_items(terms, items, facts)
+        decided = batch_decide(terms, batch)
         t4 = time.perf_counter()
-        rendered = check_render(request_terms=terms, results=results)  # renders, compresses and signs
+        rendered = check_render(request_terms=terms, decided=decided)  # renders, compresses and signs
         t5 = time.perf_counter()
         sign_receipt(rendered.body)  # signed again on its own, to take the signing out of the render's time
         signing = time.perf_counter() - t5
         t6 = time.perf_counter()
-        check_record_write(actor=actor, request_terms=terms, results=results, rendered=rendered)
+        check_record_write(actor=actor, request_terms=terms, decided=decided, rendered=rendered)
         t7 = time.perf_counter()
-        spans = [t1 - begin, t2 - t1, t3 - t2, t4 - t3, t5 - t4 - signing, signing, t7 - t6]
+        spans = [t1 - begin, t2 - t1, t4 - t2, t5 - t4 - signing, signing, t7 - t6]
         for name, span in zip(stages, spans, strict=True):
             stages[name].append(span)
         return t7 - begin - (t6 - t5)
@@ -119,8 +116,8 @@ def main() -> None:
     rows = [("whole request through Django (WSGI)", median_ms(whole)),
             ("  of which the stages below", median_ms(stepped)),
             ("  framework: middleware, auth, quota, view", median_ms(whole) - median_ms(stepped))]
-    labels = {"json": "JSON body decode", "parse": "parse terms and items", "load": "load facts (filter + queries)",
-              "rules": "rules", "render": "render body + compress", "sign": "sign (JWS)",
+    labels = {"json": "JSON body decode", "parse": "parse terms and items",
+              "decide": "decide (filter, queries, rules)", "render": "render body + compress", "sign": "sign (JWS)",
               "records": "write Check + WorkAccess"}
     rows += [(f"    {labels[name]}", median_ms(samples)) for name, samples in stages.items()]
     width = max(len(label) for label, _ in rows)

@@ -67,10 +67,12 @@ class Facts:
     grants: dict[WorkId, list[Grant]] = field(default_factory=dict)
 
 
-def facts_load(items: list[Item]) -> Facts:
+def facts_load(items: list[Item], *, candidates: Candidates | None = None) -> Facts:
+    """The facts for `items`. `candidates`, when given, is what the key filter said of (at least)
+    these items' keys (batch_decide asks it once for the whole batch)."""
     valid = [item for item in items if item.error is None]
     # Keys the filter rules out are registered by no one: they cost no lookup (selectors/key_filter).
-    maybe = registered_candidates(
+    maybe = candidates if candidates is not None else registered_candidates(
         sha256s={i.sha256 for i in valid if i.sha256},
         urls={(i.url, i.url_host) for i in valid if i.url},
         identifiers={i.identifier for i in valid if i.identifier},

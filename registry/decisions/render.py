@@ -12,9 +12,10 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from registry.decisions.parse import CheckRequest
+from registry.decisions.batch import DecidedBatch
+from registry.decisions.parse import CheckRequest, Item
 from registry.decisions.rules import ItemResult
-from registry.decisions.vocabulary import Decision
+from registry.decisions.vocabulary import Decision, Reason
 from registry.models import Grant
 
 
@@ -22,8 +23,9 @@ def iso(moment) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
-def summary_count(results: list[ItemResult]) -> dict[str, int]:
-    counted = Counter(r.decision for r in results)
+def summary_count(decided: DecidedBatch) -> dict[str, int]:
+    counted = Counter(r.decision for r in decided.results)
+    counted[Decision.UNREGISTERED] += len(decided.unregistered_sha256s) + len(decided.unregistered_urls)
     return {decision.value: counted[decision] for decision in Decision}
 
 
@@ -67,11 +69,50 @@ def result_render(result: ItemResult) -> dict[str, Any]:
     return rendered
 
 
+# What `result_render` writes for a plain key the filter ruled out, as %-templates made by
+# rendering a marked item once: (index, JSON ref, key) with a ref, (index, key) without. A SHA-256
+# is lower-case hex, written as it is; a URL is written as a JSON string.
+_INDEX_MARK, _REF_MARK, _KEY_MARK = 987654321, "kyoka-ref-mark", "kyoka-key-mark"
+
+
+def unregistered_template(*, sha256: bool, with_ref: bool) -> bytes:
+    ref = _REF_MARK if with_ref else None
+    item = Item(_INDEX_MARK, ref, _KEY_MARK) if sha256 else Item(_INDEX_MARK, ref, url=_KEY_MARK, url_host="")
+    rendered = orjson.dumps(result_render(ItemResult(item, Decision.UNREGISTERED, Reason.NO_MATCH)))
+    template = rendered.replace(b"%", b"%%").replace(str(_INDEX_MARK).encode(), b"%d", 1)
+    template = template.replace(orjson.dumps(_REF_MARK), b"%b", 1)
+    key_mark = _KEY_MARK.encode() if sha256 else orjson.dumps(_KEY_MARK)
+    return template.replace(key_mark, b"%b", 1)
+
+
+_SHA256_WITH_REF = unregistered_template(sha256=True, with_ref=True)
+_SHA256_WITHOUT_REF = unregistered_template(sha256=True, with_ref=False)
+_URL_WITH_REF = unregistered_template(sha256=False, with_ref=True)
+_URL_WITHOUT_REF = unregistered_template(sha256=False, with_ref=False)
+
+
+def results_render(decided: DecidedBatch) -> bytes:
+    """The `results` array, in item order, as JSON."""
+    dumps = orjson.dumps
+    parts: list[bytes] = [b""] * decided.size
+    for result in decided.results:
+        parts[result.item.index] = dumps(result_render(result))
+    column = decided.unregistered_sha256s
+    for index, ref, digest in zip(column.indexes, column.refs, column.keys, strict=True):
+        parts[index] = (_SHA256_WITHOUT_REF % (index, digest.encode()) if ref is None
+                        else _SHA256_WITH_REF % (index, dumps(ref), digest.encode()))
+    column = decided.unregistered_urls
+    for index, ref, url in zip(column.indexes, column.refs, column.keys, strict=True):
+        parts[index] = (_URL_WITHOUT_REF % (index, dumps(url)) if ref is None
+                        else _URL_WITH_REF % (index, dumps(ref), dumps(url)))
+    return b"[" + b",".join(parts) + b"]"
+
+
 def body_render(
-    *, check_id: str, request: CheckRequest, results: list[ItemResult], summary: dict[str, int]
+    *, check_id: str, request: CheckRequest, decided: DecidedBatch, summary: dict[str, int]
 ) -> bytes:
     grants: dict[str, Grant] = {}
-    for result in results:
+    for result in decided.results:
         if result.matches:  # only a permitted answer rests on grants, and it has matches
             for grant in result.grants:
                 grants.setdefault(str(grant.pk), grant)
@@ -84,7 +125,7 @@ def body_render(
         "requester": request.requester.slug,
         "registry": settings.KYOKA_REGISTRY_ID,
         "summary": summary,
-        "results": [result_render(r) for r in results],
+        "results": orjson.Fragment(results_render(decided)),
         "grants": {grant_id: grant_terms(grant) for grant_id, grant in grants.items()},
     }
     # orjson writes what json.dumps(ensure_ascii=False, separators=(",", ":")) writes, several times

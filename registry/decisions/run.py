@@ -13,16 +13,9 @@ from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize
 from registry.db_statements import fixed_cursor
-from registry.decisions import decide
-from registry.decisions.parse import (
-    file_items,
-    items_limit_check,
-    parse_check_request,
-    parse_items,
-    probe_budget_check,
-)
+from registry.decisions.batch import DecidedBatch, ParsedBatch, PlainKeys, batch_decide, batch_parse
+from registry.decisions.parse import file_items, items_limit_check, parse_check_request, probe_budget_check
 from registry.decisions.render import body_render, summary_count
-from registry.decisions.rules import ItemResult
 from registry.decisions.vocabulary import Decision
 from registry.exceptions import PermissionDenied
 from registry.metrics import record_check
@@ -60,13 +53,15 @@ def check_run(
         raise PermissionDenied(_("This organisation is suspended."))
     terms = parse_check_request(requester=organization, purpose=purpose, territory=territory, context=context)
     uploads = list(uploads)
-    parsed = parse_items(items, extra=len(uploads)) if items is not None else []
-    if items is None:
+    if items is not None:
+        batch = batch_parse(items, extra=len(uploads))
+    else:
         items_limit_check(len(uploads))
-    parsed += file_items(uploads, first_index=len(parsed))
-    probe_budget_check(parsed)
-    results = decide(terms, parsed)
-    outcome = do_check_record(actor=actor, request_terms=terms, results=results)
+        batch = ParsedBatch(size=len(uploads), sha256s=PlainKeys(), urls=PlainKeys(), items=[])
+    batch.items += file_items(uploads, first_index=batch.size - len(uploads))
+    probe_budget_check(batch.items)
+    decided = batch_decide(terms, batch)
+    outcome = do_check_record(actor=actor, request_terms=terms, decided=decided)
     record_check(Counter(outcome.summary), terms.purpose, time.perf_counter() - started)
     return outcome
 
@@ -82,35 +77,35 @@ class RenderedCheck:
     summary: dict[str, int]
 
 
-def do_check_record(*, actor: Actor, request_terms, results: list[ItemResult]) -> CheckOutcome:
+def do_check_record(*, actor: Actor, request_terms, decided: DecidedBatch) -> CheckOutcome:
     """Render and sign the body, and record the check and which works it touched, atomically."""
-    rendered = check_render(request_terms=request_terms, results=results)
-    check = check_record_write(actor=actor, request_terms=request_terms, results=results, rendered=rendered)
+    rendered = check_render(request_terms=request_terms, decided=decided)
+    check = check_record_write(actor=actor, request_terms=request_terms, decided=decided, rendered=rendered)
     return CheckOutcome(check=check, body=rendered.body, signature=rendered.signature, summary=rendered.summary)
 
 
-def check_render(*, request_terms, results: list[ItemResult]) -> RenderedCheck:
+def check_render(*, request_terms, decided: DecidedBatch) -> RenderedCheck:
     """The body as signed, compressed for keeping, and its signature."""
     check_id = uuid.uuid4()
-    summary = summary_count(results)
-    body = body_render(check_id=str(check_id), request=request_terms, results=results, summary=summary)
+    summary = summary_count(decided)
+    body = body_render(check_id=str(check_id), request=request_terms, decided=decided, summary=summary)
     return RenderedCheck(check_id=check_id, body=body, stored_body=body_pack(body),
                          signature=sign_receipt(body), summary=summary)
 
 
-def check_record_write(*, actor: Actor, request_terms, results: list[ItemResult], rendered: RenderedCheck) -> Check:
+def check_record_write(*, actor: Actor, request_terms, decided: DecidedBatch, rendered: RenderedCheck) -> Check:
     """The Check row and one WorkAccess row per matched work, in one transaction."""
     summary = rendered.summary
     check = Check(
         id=rendered.check_id, organization=request_terms.requester, api_key=actor.api_key,
         user=actor.user_or_none, purpose=request_terms.purpose, territory=request_terms.territory or "",
-        context=request_terms.context, item_count=len(results), permitted_count=summary[Decision.PERMITTED],
+        context=request_terms.context, item_count=decided.size, permitted_count=summary[Decision.PERMITTED],
         not_permitted_count=summary[Decision.NOT_PERMITTED], unregistered_count=summary[Decision.UNREGISTERED],
         disputed_count=summary[Decision.DISPUTED], invalid_count=summary[Decision.INVALID],
         checked_at=request_terms.at, body=rendered.stored_body, signature=rendered.signature,
     )
     accesses: dict = {}
-    for result in results:
+    for result in decided.results:  # the plain keys the filter ruled out matched nothing
         for match in result.matches:
             # One record per work, however many items matched it.
             accesses.setdefault(match.work.id, (match.work.owner_id, match.decision.value))

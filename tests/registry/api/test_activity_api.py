@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from registry.access import Actor
-from registry.decisions import decide
-from registry.decisions.parse import CheckRequest, parse_items
+from registry.decisions.batch import batch_decide, batch_parse
+from registry.decisions.parse import CheckRequest
 from registry.decisions.run import do_check_record
 from registry.models import Organization
 from registry.services.grants import do_grant_issue
@@ -40,8 +40,8 @@ def body(response) -> dict:
 def checked(requester: Organization, identifiers: list[str], *, at: datetime, purpose: str = "train-genai") -> None:
     """A check made at `at`, recorded exactly as the check endpoint records it."""
     terms = CheckRequest(requester=requester, purpose=purpose, territory=None, context="commercial", at=at)
-    results = decide(terms, parse_items([{"identifier": i} for i in identifiers]))
-    do_check_record(actor=Actor.for_operator("tests"), request_terms=terms, results=results)
+    decided = batch_decide(terms, batch_parse([{"identifier": i} for i in identifiers]))
+    do_check_record(actor=Actor.for_operator("tests"), request_terms=terms, decided=decided)
 
 
 @pytest.fixture

@@ -1,0 +1,154 @@
+"""A check's items in two parts, so that the unregistered majority costs almost nothing.
+
+95% of what a trainer checks is registered by no one, and most items arrive in one shape: an
+object with a lower-case SHA-256 or a URL already in normal form, and perhaps a string `ref`.
+Such items stay three columns here (index, ref, key) — *plain keys* — instead of becoming an
+`Item`, an `ItemResult` and a rendered dict each. The key filter (selectors/key_filter) rules
+most of them out; those are `unregistered` (no_match) without a lookup, and are rendered from a
+template made by the one renderer (render.unregistered_template), so their bytes are the bytes
+`result_render` writes. Every other item — a plain key the filter cannot rule out, a phash, an
+identifier, a file, anything unusual or invalid — becomes an `Item` and takes the one decision
+(load → rules) as before.
+
+The plain lane only skips work; it never decides anything the rules would not: a key the
+filter keeps goes through them, and a key it rules out is one no row holds. Property tests keep
+`batch_parse` in agreement with `parse_item` and the plain rendering with `result_render`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from registry.decisions.load import facts_load
+from registry.decisions.parse import MAX_REF_LENGTH, CheckRequest, Item, items_limit_check, parse_item
+from registry.decisions.rules import ItemResult, decide_items
+from registry.exceptions import ValidationFailed
+from registry.matching.urls import InvalidURL, normalize_url_and_host
+from registry.selectors.key_filter import registered_candidates
+
+# The keys a plain item may have (anything else, even a key parse_item ignores, takes the Item path).
+_PLAIN_SHA256 = frozenset({"sha256", "ref"})
+_PLAIN_URL = frozenset({"url", "ref"})
+# Many lower-case SHA-256 digests in a row: the whole column is validated by one match.
+_SHA256_RUN = re.compile(r"(?:[0-9a-f]{64})*")
+
+
+@dataclass(slots=True)
+class PlainKeys:
+    """Items of one kind in their common form, as columns (position k describes one item)."""
+
+    indexes: list[int] = field(default_factory=list)
+    refs: list[str | None] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)  # the digest, or the normalised URL
+    hosts: list[str] = field(default_factory=list)  # URLs only: the normalised URL's host
+
+    def __len__(self) -> int:
+        return len(self.indexes)
+
+
+@dataclass(slots=True)
+class ParsedBatch:
+    """A check's items: plain SHA-256 and URL keys as columns, every other item as an `Item`."""
+
+    size: int
+    sha256s: PlainKeys
+    urls: PlainKeys
+    items: list[Item]
+
+
+@dataclass(slots=True)
+class DecidedBatch:
+    """The answers: `results` for the items that took the rules, and the plain keys the filter
+    ruled out, each of them `unregistered` (no_match)."""
+
+    size: int
+    results: list[ItemResult]
+    unregistered_sha256s: PlainKeys
+    unregistered_urls: PlainKeys
+
+
+def batch_parse(raw_items: Any, *, extra: int = 0) -> ParsedBatch:
+    """`parse_items`, with plain SHA-256 and URL items kept as columns; `extra` counts files sent beside."""
+    if not isinstance(raw_items, list):
+        raise ValidationFailed(
+            _("items must be a non-empty list."), fields={"items": [_("A non-empty list is required.")]},
+        )
+    items_limit_check(len(raw_items) + extra)
+    sha256s, urls, items = PlainKeys(), PlainKeys(), []
+    for index, raw in enumerate(raw_items):
+        if type(raw) is dict:
+            keys = raw.keys()
+            ref = raw.get("ref")
+            if ref is None or type(ref) is str:
+                if keys <= _PLAIN_SHA256 and type(digest := raw.get("sha256")) is str and len(digest) == 64:
+                    sha256s.indexes.append(index)
+                    sha256s.refs.append(ref if ref is None or len(ref) <= MAX_REF_LENGTH else ref[:MAX_REF_LENGTH])
+                    sha256s.keys.append(digest)
+                    continue
+                if keys <= _PLAIN_URL and type(url := raw.get("url")) is str:
+                    try:
+                        normalized, host = normalize_url_and_host(url)
+                    except InvalidURL:
+                        pass  # parse_item says why
+                    else:
+                        urls.indexes.append(index)
+                        urls.refs.append(ref if ref is None or len(ref) <= MAX_REF_LENGTH else ref[:MAX_REF_LENGTH])
+                        urls.keys.append(normalized)
+                        urls.hosts.append(host)
+                        continue
+        items.append(parse_item(index, raw))
+    if sha256s.keys and not _SHA256_RUN.fullmatch("".join(sha256s.keys)):
+        # Some digest is not lower-case hex: those (rare) items are parsed one by one.
+        sha256s = _valid_digests_only(sha256s, raw_items, items)
+    return ParsedBatch(size=len(raw_items) + extra, sha256s=sha256s, urls=urls, items=items)
+
+
+def _valid_digests_only(column: PlainKeys, raw_items: list, items: list[Item]) -> PlainKeys:
+    kept = PlainKeys()
+    for index, ref, digest in zip(column.indexes, column.refs, column.keys, strict=True):
+        if _SHA256_RUN.fullmatch(digest):
+            kept.indexes.append(index)
+            kept.refs.append(ref)
+            kept.keys.append(digest)
+        else:
+            items.append(parse_item(index, raw_items[index]))
+    return kept
+
+
+def batch_decide(request: CheckRequest, batch: ParsedBatch) -> DecidedBatch:
+    """Answer every item: plain keys the filter rules out are unregistered; the rest take the rules."""
+    valid = [item for item in batch.items if item.error is None]
+    # One filter call (one freshness fetch) for every key of the batch.
+    maybe = registered_candidates(
+        sha256s=[*batch.sha256s.keys, *(i.sha256 for i in valid if i.sha256)],
+        urls=[*zip(batch.urls.keys, batch.urls.hosts, strict=True), *((i.url, i.url_host) for i in valid if i.url)],
+        identifiers=[i.identifier for i in valid if i.identifier],
+    )
+    items = list(batch.items)
+    unregistered_sha256s = _split(batch.sha256s, maybe.sha256s, items, sha256=True)
+    unregistered_urls = _split(batch.urls, maybe.urls, items, sha256=False)
+    results = decide_items(request, items, facts_load(items, candidates=maybe)) if items else []
+    return DecidedBatch(size=batch.size, results=results, unregistered_sha256s=unregistered_sha256s,
+                        unregistered_urls=unregistered_urls)
+
+
+def _split(column: PlainKeys, candidates: frozenset[str], items: list[Item], *, sha256: bool) -> PlainKeys:
+    """The column's keys the filter rules out; the others join `items` to be decided."""
+    if not candidates:
+        return column
+    ruled_out = PlainKeys()
+    for k, key in enumerate(column.keys):
+        if key in candidates:
+            index, ref = column.indexes[k], column.refs[k]
+            items.append(Item(index, ref, key) if sha256 else Item(index, ref, url=key, url_host=column.hosts[k]))
+        else:
+            ruled_out.indexes.append(column.indexes[k])
+            ruled_out.refs.append(column.refs[k])
+            ruled_out.keys.append(key)
+            if not sha256:
+                ruled_out.hosts.append(column.hosts[k])
+    return ruled_out
