@@ -141,12 +141,15 @@ def check_items_units(items: Any) -> int:
         return 1
     units = 0
     for item in items:
-        if isinstance(item, dict) and item.get("phash") is not None:
-            units += phash_item_units(item.get("max_distance", DEFAULT_MAX_DISTANCE))
-        elif isinstance(item, dict) and item.get("url") is not None:
-            units += url_item_units(item.get("url"))
-        else:
-            units += 1
+        # Most items are a digest (one unit): two membership tests tell them apart.
+        if isinstance(item, dict) and ("phash" in item or "url" in item):
+            if item.get("phash") is not None:
+                units += phash_item_units(item.get("max_distance", DEFAULT_MAX_DISTANCE))
+                continue
+            if item.get("url") is not None:
+                units += url_item_units(item.get("url"))
+                continue
+        units += 1
     return max(units, 1)
 
 

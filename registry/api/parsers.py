@@ -120,8 +120,14 @@ def json_depth_exceeds(value: Any, limit: int = MAX_JSON_DEPTH) -> bool:
             if kind is dict or kind is list:
                 if depth >= limit:
                     return True
-                stack.append((child, depth + 1))
+                # A container of scalars only (a check's item) needs no visit of its own: its
+                # values' types are looked at in C.
+                if not _CONTAINERS.isdisjoint(map(type, child.values() if kind is dict else child)):
+                    stack.append((child, depth + 1))
     return False
+
+
+_CONTAINERS = frozenset({dict, list})
 
 
 class BodyTooLarge(APIException):
