@@ -11,11 +11,13 @@ the test suite's query counting still see every one.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor
 from django.db.models import Model
+from django.db.models.base import ModelState
 
 
 def generic_plans_keep(sender, connection, **kwargs) -> None:
@@ -86,11 +88,26 @@ def model_columns(model: type[Model], alias: str, attnames: Iterable[str] | None
 
 def model_from_row(model: type[Model], values, using: str, attnames: Iterable[str] | None = None) -> Model:
     """An instance from the values of `model_columns(model, _, attnames)`, with each field's own
-    conversion applied (JSON arrives as text)."""
+    conversion applied (JSON arrives as text).
+
+    What `Model.from_db` makes, without calling `Model.__init__`: the fields not read are
+    deferred (absent from the instance's __dict__, loaded on first access), and no pre_init or
+    post_init signal is sent (Kyoka connects none). The check path makes a dozen such instances
+    per request, and __init__ with its twenty keyword checks cost more than the statement's rows.
+    """
+    names, converters = _row_shape(model, tuple(attnames) if attnames is not None else None)
     connection = connections[using]
+    instance = model.__new__(model)
+    state = instance._state = ModelState()
+    state.adding, state.db = False, using
+    instance.__dict__.update(zip(names, [
+        value if convert is None else convert(value, None, connection)
+        for convert, value in zip(converters, values, strict=True)
+    ], strict=True))
+    return instance
+
+
+@functools.cache
+def _row_shape(model: type[Model], attnames: tuple[str, ...] | None) -> tuple[list[str], list]:
     fields = _fields(model, attnames)
-    converted = [
-        field.from_db_value(value, None, connection) if hasattr(field, "from_db_value") else value
-        for field, value in zip(fields, values, strict=True)
-    ]
-    return model.from_db(using, [field.attname for field in fields], converted)
+    return [field.attname for field in fields], [getattr(field, "from_db_value", None) for field in fields]

@@ -43,7 +43,11 @@ def _receipt_response(body: bytes, signature: str, check_id: str) -> HttpRespons
 
 
 def _render(outcome: CheckOutcome) -> HttpResponse:
-    return _receipt_response(outcome.body, outcome.signature, str(outcome.check.pk))
+    response = _receipt_response(outcome.body, outcome.signature, str(outcome.check.pk))
+    if outcome.record_confirm is not None:
+        # Called by the WSGI server once the response has been written (HttpResponse.close).
+        response._resource_closers.append(outcome.record_confirm)
+    return response
 
 
 class CheckView(APIView):
@@ -78,6 +82,7 @@ class CheckView(APIView):
         return _render(check_run(
             actor=request_actor(request), organization=organization, purpose=data.get("purpose"),
             territory=data.get("territory"), context=data.get("context"), items=data.get("items"),
+            record_later=True,
         ))
 
 
@@ -99,7 +104,7 @@ class CheckFilesView(APIView):
         return _render(check_run(
             actor=request_actor(request), organization=organization, purpose=request.data.get("purpose"),
             territory=request.data.get("territory") or None, context=request.data.get("context") or None,
-            uploads=files,
+            uploads=files, record_later=True,
         ))
 
 

@@ -62,13 +62,18 @@ class ParsedBatch:
 
 @dataclass(slots=True)
 class DecidedBatch:
-    """The answers: `results` for the items that took the rules, and the plain keys the filter
-    ruled out, each of them `unregistered` (no_match)."""
+    """The answers: `results` for the items that took the rules (each plain key the filter kept
+    among them), and every other plain key `unregistered` (no_match)."""
 
     size: int
     results: list[ItemResult]
-    unregistered_sha256s: PlainKeys
-    unregistered_urls: PlainKeys
+    sha256s: PlainKeys
+    urls: PlainKeys
+    plain_decided: int = 0  # plain keys the filter kept: they are answered in `results`
+
+    @property
+    def unregistered_plain(self) -> int:
+        return len(self.sha256s) + len(self.urls) - self.plain_decided
 
 
 def batch_parse(raw_items: Any, *, extra: int = 0) -> ParsedBatch:
@@ -129,26 +134,12 @@ def batch_decide(request: CheckRequest, batch: ParsedBatch) -> DecidedBatch:
         identifiers=[i.identifier for i in valid if i.identifier],
     )
     items = list(batch.items)
-    unregistered_sha256s = _split(batch.sha256s, maybe.sha256s, items, sha256=True)
-    unregistered_urls = _split(batch.urls, maybe.urls, items, sha256=False)
+    sha256s, urls = batch.sha256s, batch.urls
+    # The plain keys the filter keeps (a few in a hundred) become Items and take the rules.
+    kept = [k for k, key in enumerate(sha256s.keys) if key in maybe.sha256s] if maybe.sha256s else []
+    items += [Item(sha256s.indexes[k], sha256s.refs[k], sha256s.keys[k]) for k in kept]
+    kept_urls = [k for k, key in enumerate(urls.keys) if key in maybe.urls] if maybe.urls else []
+    items += [Item(urls.indexes[k], urls.refs[k], url=urls.keys[k], url_host=urls.hosts[k]) for k in kept_urls]
     results = decide_items(request, items, facts_load(items, candidates=maybe)) if items else []
-    return DecidedBatch(size=batch.size, results=results, unregistered_sha256s=unregistered_sha256s,
-                        unregistered_urls=unregistered_urls)
-
-
-def _split(column: PlainKeys, candidates: frozenset[str], items: list[Item], *, sha256: bool) -> PlainKeys:
-    """The column's keys the filter rules out; the others join `items` to be decided."""
-    if not candidates:
-        return column
-    ruled_out = PlainKeys()
-    for k, key in enumerate(column.keys):
-        if key in candidates:
-            index, ref = column.indexes[k], column.refs[k]
-            items.append(Item(index, ref, key) if sha256 else Item(index, ref, url=key, url_host=column.hosts[k]))
-        else:
-            ruled_out.indexes.append(column.indexes[k])
-            ruled_out.refs.append(column.refs[k])
-            ruled_out.keys.append(key)
-            if not sha256:
-                ruled_out.hosts.append(column.hosts[k])
-    return ruled_out
+    return DecidedBatch(size=batch.size, results=results, sha256s=sha256s, urls=urls,
+                        plain_decided=len(kept) + len(kept_urls))

@@ -25,7 +25,7 @@ def iso(moment) -> str | None:
 
 def summary_count(decided: DecidedBatch) -> dict[str, int]:
     counted = Counter(r.decision for r in decided.results)
-    counted[Decision.UNREGISTERED] += len(decided.unregistered_sha256s) + len(decided.unregistered_urls)
+    counted[Decision.UNREGISTERED] += decided.unregistered_plain
     return {decision.value: counted[decision] for decision in Decision}
 
 
@@ -92,19 +92,20 @@ _URL_WITHOUT_REF = unregistered_template(sha256=False, with_ref=False)
 
 
 def results_render(decided: DecidedBatch) -> bytes:
-    """The `results` array, in item order, as JSON."""
+    """The `results` array, in item order, as JSON: every plain key as unregistered, then the
+    results of the items that took the rules in their places (the plain keys among them too)."""
     dumps = orjson.dumps
     parts: list[bytes] = [b""] * decided.size
-    for result in decided.results:
-        parts[result.item.index] = dumps(result_render(result))
-    column = decided.unregistered_sha256s
+    column = decided.sha256s
     for index, ref, digest in zip(column.indexes, column.refs, column.keys, strict=True):
         parts[index] = (_SHA256_WITHOUT_REF % (index, digest.encode()) if ref is None
                         else _SHA256_WITH_REF % (index, dumps(ref), digest.encode()))
-    column = decided.unregistered_urls
+    column = decided.urls
     for index, ref, url in zip(column.indexes, column.refs, column.keys, strict=True):
         parts[index] = (_URL_WITHOUT_REF % (index, dumps(url)) if ref is None
                         else _URL_WITH_REF % (index, dumps(ref), dumps(url)))
+    for result in decided.results:
+        parts[result.item.index] = dumps(result_render(result))
     return b"[" + b",".join(parts) + b"]"
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
 
+from django.core.signals import request_finished
 from django.db import connections, router, transaction
 from django.utils.translation import gettext as _
 
@@ -23,6 +29,8 @@ from registry.models import Check, Membership, Organization, WorkAccess
 from registry.receipts import sign_receipt
 from registry.stored_bodies import body_pack, body_unpack
 
+logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -30,6 +38,9 @@ class CheckOutcome:
     body: bytes
     signature: str
     summary: dict[str, int]  # items per decision
+    # Set when the record was handed to PostgreSQL without waiting for its answer (record_later):
+    # call it once the response has been sent.
+    record_confirm: Callable[[], None] | None = None
 
 
 def check_run(
@@ -41,11 +52,13 @@ def check_run(
     context: Any = None,
     items: Any = None,
     uploads: list[Any] | tuple[Any, ...] = (),
+    record_later: bool = False,
 ) -> CheckOutcome:
     """Check `items` (the API's JSON items) and `uploads` (files) for `organization`, acting as `actor`.
 
     The same limits hold for every caller: at most MAX_ITEMS items and files together, MAX_FILES
-    files. A suspended organisation checks nothing.
+    files. A suspended organisation checks nothing. With `record_later`, the caller promises to
+    call `outcome.record_confirm` (when set) after it has answered (see PendingRecord).
     """
     started = time.perf_counter()
     authorize(actor, organization, role=Membership.Role.VIEWER, scope="checks")
@@ -61,7 +74,7 @@ def check_run(
     batch.items += file_items(uploads, first_index=batch.size - len(uploads))
     probe_budget_check(batch.items)
     decided = batch_decide(terms, batch)
-    outcome = do_check_record(actor=actor, request_terms=terms, decided=decided)
+    outcome = do_check_record(actor=actor, request_terms=terms, decided=decided, record_later=record_later)
     record_check(Counter(outcome.summary), terms.purpose, time.perf_counter() - started)
     return outcome
 
@@ -77,11 +90,17 @@ class RenderedCheck:
     summary: dict[str, int]
 
 
-def do_check_record(*, actor: Actor, request_terms, decided: DecidedBatch) -> CheckOutcome:
-    """Render and sign the body, and record the check and which works it touched, atomically."""
+def do_check_record(*, actor: Actor, request_terms, decided: DecidedBatch, record_later: bool = False) -> CheckOutcome:
+    """Render and sign the body, and record the check and which works it touched, atomically.
+
+    With `record_later` (and PostgreSQL in autocommit), the record is handed over without waiting
+    for the server's answer, and `record_confirm` of the outcome reads it (PendingRecord).
+    """
     rendered = check_render(request_terms=request_terms, decided=decided)
-    check = check_record_write(actor=actor, request_terms=request_terms, decided=decided, rendered=rendered)
-    return CheckOutcome(check=check, body=rendered.body, signature=rendered.signature, summary=rendered.summary)
+    check, confirm = check_record_write(actor=actor, request_terms=request_terms, decided=decided,
+                                        rendered=rendered, record_later=record_later)
+    return CheckOutcome(check=check, body=rendered.body, signature=rendered.signature, summary=rendered.summary,
+                        record_confirm=confirm)
 
 
 def check_render(*, request_terms, decided: DecidedBatch) -> RenderedCheck:
@@ -93,8 +112,11 @@ def check_render(*, request_terms, decided: DecidedBatch) -> RenderedCheck:
                          signature=sign_receipt(body), summary=summary)
 
 
-def check_record_write(*, actor: Actor, request_terms, decided: DecidedBatch, rendered: RenderedCheck) -> Check:
-    """The Check row and one WorkAccess row per matched work, in one transaction."""
+def check_record_write(
+    *, actor: Actor, request_terms, decided: DecidedBatch, rendered: RenderedCheck, record_later: bool = False,
+) -> tuple[Check, Callable[[], None] | None]:
+    """The Check row and one WorkAccess row per matched work, in one transaction; with
+    `record_later`, also what confirms it once the answer is out (None: already confirmed)."""
     summary = rendered.summary
     check = Check(
         id=rendered.check_id, organization=request_terms.requester, api_key=actor.api_key,
@@ -110,9 +132,14 @@ def check_record_write(*, actor: Actor, request_terms, decided: DecidedBatch, re
             # One record per work, however many items matched it.
             accesses.setdefault(match.work.id, (match.work.owner_id, match.decision.value))
     using = router.db_for_write(Check)
-    if connections[using].vendor == "postgresql":
-        _record_in_one_statement(connections[using], check, accesses)
-        return check
+    connection = connections[using]
+    if connection.vendor == "postgresql":
+        statement = _record_statement(connection, check, accesses)
+        if record_later and not connection.in_atomic_block:
+            return check, PendingRecord.send(using, *statement).confirm
+        with fixed_cursor(using) as cursor:
+            cursor.execute(*statement)
+        return check, None
     with transaction.atomic(using=using):
         check.save(force_insert=True, using=using)
         WorkAccess.objects.using(using).bulk_create(
@@ -120,10 +147,10 @@ def check_record_write(*, actor: Actor, request_terms, decided: DecidedBatch, re
                        purpose=request_terms.purpose, decision=decision, checked_at=request_terms.at)
             for work_id, (owner_id, decision) in accesses.items()
         )
-    return check
+    return check, None
 
 
-def _record_in_one_statement(connection, check: Check, accesses: dict) -> None:
+def _record_statement(connection, check: Check, accesses: dict) -> tuple[str, list]:
     """The Check row and its WorkAccess rows as one INSERT statement: one round trip, atomic by itself.
 
     The ORM path above costs a transaction of three round trips and a model instance per row; a
@@ -138,17 +165,83 @@ def _record_in_one_statement(connection, check: Check, accesses: dict) -> None:
     decisions = [decision for _, decision in accesses.values()]
     # Fixed text with the body as a binary parameter: prepared once per connection, and the
     # compressed body is not spelled out as a hex literal for the server to parse.
-    with fixed_cursor(connection.alias) as cursor:
-        cursor.execute(
-            f"WITH recorded AS (INSERT INTO registry_check ({columns}) VALUES ({placeholders})) "  # noqa: S608
-            "INSERT INTO registry_workaccess (check_record_id, work_id, owner_id, requester_id, purpose, decision, "
-            "checked_at) SELECT %s, t.work_id, t.owner_id, %s, %s, t.decision, %s "
-            "FROM unnest(%s::uuid[], %s::bigint[], %s::text[]) AS t(work_id, owner_id, decision)",
-            [*values, check.pk, check.organization_id, check.purpose, check.checked_at,
-             work_ids, owner_ids, decisions],
-        )
+    return (
+        f"WITH recorded AS (INSERT INTO registry_check ({columns}) VALUES ({placeholders})) "  # noqa: S608
+        "INSERT INTO registry_workaccess (check_record_id, work_id, owner_id, requester_id, purpose, decision, "
+        "checked_at) SELECT %s, t.work_id, t.owner_id, %s, %s, t.decision, %s "
+        "FROM unnest(%s::uuid[], %s::bigint[], %s::text[]) AS t(work_id, owner_id, decision)",
+        [*values, check.pk, check.organization_id, check.purpose, check.checked_at, work_ids, owner_ids, decisions],
+    )
+
+
+class PendingRecord:
+    """A check's record handed to PostgreSQL before the answer leaves, confirmed after it has.
+
+    The INSERT and the Sync that ends its implicit transaction are written to the server in
+    pipeline mode, and nothing waits for the reply: PostgreSQL runs and commits them whether or
+    not this process lives to read it, so the handoff is durable once `send` returns (a server
+    crash loses it as it would lose any commit in flight). Reading the reply is one round trip
+    (~1.5 ms of a 1,000-item check) that the client no longer waits for: the API view calls
+    `confirm` as a response closer, after the response has been written. A failure there (which
+    a correct statement does not meet) is logged and the record written again, synchronously.
+
+    Only in autocommit (outside any atomic block): inside a transaction the Sync commits nothing,
+    so the record is written the ordinary way. psycopg has no public call that sends a Sync
+    without reading its reply, hence its pipeline's `_enqueue_sync`/`_communicate_gen`; the
+    tests drive this path (tests/registry/api/test_check_records.py) so an upgrade that changes
+    them fails there.
+    """
+
+    def __init__(self, using: str, statement: tuple[str, list], pipeline: AbstractContextManager) -> None:
+        self.using, self.statement, self._pipeline = using, statement, pipeline
+        _unconfirmed.records = [*getattr(_unconfirmed, "records", ()), self]
+
+    @classmethod
+    def send(cls, using: str, sql: str, params: list) -> PendingRecord:
+        raw = connections[using].connection
+        pipeline_context = raw.pipeline()
+        pipeline = pipeline_context.__enter__()
+        try:
+            with fixed_cursor(using) as cursor:
+                cursor.execute(sql, params)
+            pipeline._enqueue_sync()
+            raw.wait(pipeline._communicate_gen())
+        except BaseException:
+            pipeline_context.__exit__(*sys.exc_info())
+            raise
+        return cls(using, (sql, params), pipeline_context)
+
+    def confirm(self) -> None:
+        """Read the server's reply (and leave pipeline mode); on any failure, write the record again."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is None:
+            return
+        _unconfirmed.records = [r for r in getattr(_unconfirmed, "records", ()) if r is not self]
+        try:
+            pipeline.__exit__(None, None, None)
+        except Exception:
+            logger.exception("A check record handed over before the answer failed; writing it again")
+            try:
+                with fixed_cursor(self.using) as cursor:
+                    cursor.execute(*self.statement)
+            except Exception:  # the answer is out: raising here would only reach the WSGI server's log
+                logger.exception("Writing the check record again failed too")
 
 
 def check_body(check: Check) -> bytes:
     """The exact bytes that were signed."""
     return body_unpack(check.body)
+
+
+# Records this thread handed over and has not confirmed. The view's response confirms its own;
+# should that response never be closed (a middleware replacing it after an error), the end of
+# the request does, so the connection never carries an open pipeline into the next request.
+_unconfirmed = threading.local()
+
+
+def pending_records_confirm(**kwargs) -> None:
+    for record in getattr(_unconfirmed, "records", ()):
+        record.confirm()
+
+
+request_finished.connect(pending_records_confirm, dispatch_uid="kyoka-pending-check-records")

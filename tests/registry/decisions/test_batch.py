@@ -96,5 +96,5 @@ def test_unregistered_plain_keys_render_as_result_render_writes_them(rows):
             column.hosts.append("web.example")
         item = Item(index, ref, key) if is_digest else Item(index, ref, url=key, url_host="web.example")
         expected.append(result_render(ItemResult(item, Decision.UNREGISTERED, Reason.NO_MATCH)))
-    decided = DecidedBatch(size=len(rows), results=[], unregistered_sha256s=sha256s, unregistered_urls=urls)
+    decided = DecidedBatch(size=len(rows), results=[], sha256s=sha256s, urls=urls)
     assert results_render(decided) == orjson.dumps(expected)
