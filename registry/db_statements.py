@@ -111,3 +111,18 @@ def model_from_row(model: type[Model], values, using: str, attnames: Iterable[st
 def _row_shape(model: type[Model], attnames: tuple[str, ...] | None) -> tuple[list[str], list]:
     fields = _fields(model, attnames)
     return [field.attname for field in fields], [getattr(field, "from_db_value", None) for field in fields]
+
+
+def uuid_array(ids: Iterable) -> str:
+    """A uuid[] parameter as one array literal (cast it: `%s::uuid[]`).
+
+    psycopg dumps a list element by element in Python (~1.3 µs a uuid); the check path sends a
+    few lists of ~50 ids per request, and one joined string costs a tenth of that.
+    """
+    return "{" + ",".join([value.hex for value in ids]) + "}"
+
+
+def hex_array(values: Iterable[str]) -> str:
+    """A text[] parameter of hexadecimal strings (digests), as one array literal (`%s::text[]`):
+    hex needs no quoting inside an array literal."""
+    return "{" + ",".join(values) + "}"

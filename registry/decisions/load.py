@@ -17,7 +17,7 @@ from django.db import connections, router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
-from registry.db_statements import fixed_rows, model_columns, model_from_row
+from registry.db_statements import fixed_rows, model_columns, model_from_row, uuid_array
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, Organization, VerifiedHost, Work
@@ -235,7 +235,7 @@ SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
        EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute d ON d.id = dw.dispute_id
                WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))
 FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
-WHERE w.id = ANY(%s)
+WHERE w.id = ANY(%s::uuid[])
 """
 # The works of the near-match index's candidate rows, for the rows the table still holds: the
 # confirmation and the facts in one statement, by hash row id (integers travel cheaper than uuids).
@@ -256,7 +256,7 @@ JOIN registry_organization o ON o.id = w.owner_id
 """
 _GRANT_COLUMNS = f"{model_columns(Grant, 'g', _GRANT_FIELDS)}, {model_columns(Organization, 'o', _GRANTOR_FIELDS)}"
 _GRANTS_SQL = f"""
-WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s))
+WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s::uuid[]))
 SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
 WHERE g.scope = 'work' AND g.work_id = ANY(ARRAY(
     SELECT id FROM deciding
@@ -270,7 +270,7 @@ WHERE g.scope = 'catalog' AND g.grantor_id = ANY(ARRAY(SELECT DISTINCT owner_id 
 """  # noqa: S608 (column lists are this module's constants)
 _HOSTS_SQL = f"""
 SELECT {model_columns(VerifiedHost, "h", _HOST_FIELDS)} FROM registry_verifiedhost h
-WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id = ANY(%s))
+WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id = ANY(%s::uuid[]))
 """  # noqa: S608
 
 
@@ -283,8 +283,9 @@ def _works_grants_hosts_pipelined(
     statements = []
     open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
     if work_ids:
-        statements.append(("works", _WORKS_SQL, [open_statuses, list(work_ids)]))
-        statements.append(("grants", _GRANTS_SQL, [list(work_ids)]))
+        deciding = uuid_array(work_ids)
+        statements.append(("works", _WORKS_SQL, [open_statuses, deciding]))
+        statements.append(("grants", _GRANTS_SQL, [deciding]))
     if phash_row_ids:
         statements.append(("similar", _SIMILAR_SQL, [list(phash_row_ids)]))
     listed = list(similar_ids)
@@ -292,7 +293,7 @@ def _works_grants_hosts_pipelined(
         packed = b"".join(work_id.bytes for work_id in listed)
         statements.append(("similar_works", _SIMILAR_WORKS_SQL, [packed, packed]))
     if url_work_ids:
-        statements.append(("hosts", _HOSTS_SQL, [list(url_work_ids)]))
+        statements.append(("hosts", _HOSTS_SQL, [uuid_array(url_work_ids)]))
     rows = fixed_rows(statements, using)
     works = {}
     for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):

@@ -18,7 +18,7 @@ from django.db import connections, router, transaction
 from django.utils.translation import gettext as _
 
 from registry.access import Actor, authorize
-from registry.db_statements import fixed_cursor
+from registry.db_statements import fixed_cursor, uuid_array
 from registry.decisions.batch import DecidedBatch, ParsedBatch, PlainKeys, batch_decide, batch_parse
 from registry.decisions.parse import file_items, items_limit_check, parse_check_request, probe_budget_check
 from registry.decisions.render import body_render, summary_count
@@ -170,7 +170,8 @@ def _record_statement(connection, check: Check, accesses: dict) -> tuple[str, li
         "INSERT INTO registry_workaccess (check_record_id, work_id, owner_id, requester_id, purpose, decision, "
         "checked_at) SELECT %s, t.work_id, t.owner_id, %s, %s, t.decision, %s "
         "FROM unnest(%s::uuid[], %s::bigint[], %s::text[]) AS t(work_id, owner_id, decision)",
-        [*values, check.pk, check.organization_id, check.purpose, check.checked_at, work_ids, owner_ids, decisions],
+        [*values, check.pk, check.organization_id, check.purpose, check.checked_at, uuid_array(work_ids),
+         "{" + ",".join(map(str, owner_ids)) + "}", "{" + ",".join(decisions) + "}"],
     )
 
 

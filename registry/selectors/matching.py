@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
 
-from registry.db_statements import fixed_rows
+from registry.db_statements import fixed_rows, hex_array
 from registry.matching.fingerprints import band_probes, hamming_distance
 from registry.matching.urls import pattern_matches, url_key
 from registry.models import ContentFile, PerceptualHash, WorkIdentifier, WorkURL
@@ -67,10 +67,10 @@ def works_by_exact(
     parts, params = [], []
     if digests:
         parts.append(_SHA256_PART)
-        params.append(list(digests))
+        params.append(hex_array(digests))
     if urls:
         parts.append(_URL_PART)
-        params += [list({url_key(url) for url, _ in urls}), list({host for _, host in urls})]
+        params += [hex_array({url_key(url) for url, _ in urls}), list({host for _, host in urls})]
     if wanted:
         parts.append(_IDENTIFIER_PART)
         params.append(list({v for _, v in wanted}))
@@ -87,11 +87,12 @@ def works_by_exact(
 # statement PostgreSQL prepares once per combination (registry/db_statements.py); every part has
 # the same columns: kind, two keys, is_pattern, host, work.
 _SHA256_PART = (
-    "SELECT 0, sha256, NULL::text, NULL::boolean, NULL::text, work_id FROM registry_contentfile WHERE sha256 = ANY(%s)"
+    "SELECT 0, sha256, NULL::text, NULL::boolean, NULL::text, work_id FROM registry_contentfile "
+    "WHERE sha256 = ANY(%s::text[])"
 )
 _URL_PART = (
     "SELECT 1, url, url_hash, is_pattern, host, work_id FROM registry_workurl "
-    "WHERE (NOT is_pattern AND url_hash = ANY(%s)) OR (is_pattern AND host = ANY(%s))"
+    "WHERE (NOT is_pattern AND url_hash = ANY(%s::text[])) OR (is_pattern AND host = ANY(%s))"
 )
 _IDENTIFIER_PART = (
     "SELECT 2, scheme, value, NULL::boolean, NULL::text, work_id FROM registry_workidentifier WHERE value = ANY(%s)"
