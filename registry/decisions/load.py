@@ -17,7 +17,7 @@ from django.db import connections, router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
-from registry.db_statements import fixed_rows, model_columns, model_from_row, uuid_array
+from registry.db_statements import fixed_rows, model_columns, model_from_row
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, Organization, VerifiedHost, Work
@@ -87,19 +87,27 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     url_items = [i for i in valid if i.url is not None and i.url in maybe.urls]
     identifier_items = [i for i in valid if i.identifier is not None and i.identifier in maybe.identifiers]
     using = router.db_for_read(Work)
-    by_sha, exact_urls, pattern_urls, by_identifier = matching.works_by_exact(
-        sha256s=(i.sha256 for i in sha_items),
-        urls=[(i.url, i.url_host) for i in url_items],
-        identifiers=(i.identifier for i in identifier_items),
-        using=using,
-    )
+    digests, url_pairs = {i.sha256 for i in sha_items}, [(i.url, i.url_host) for i in url_items]
+    identifiers = {i.identifier for i in identifier_items}
     phash_items = [i for i in valid if i.phash is not None]
     queries = [(i.phash, i.max_distance) for i in phash_items]
     pipelined = connections[using].vendor == "postgresql"
-    # On PostgreSQL the index's candidates are confirmed, when they need it, in the same round trip
-    # as the works' facts.
-    candidates = matching.phash_candidates(queries) if pipelined else None
-    near = [] if pipelined else matching.works_by_phash(queries)
+    if pipelined:
+        # One round trip for everything the rules read: the exact lookups, the facts of the works
+        # they match (by the same lookups as a subquery), and the near-match index's candidates
+        # confirmed, when they need it.
+        candidates = matching.phash_candidates(queries)
+        # While no hash row was deleted or changed since the index read them, the similar works are
+        # read by work; otherwise each row is confirmed as they are read.
+        similar_ids = {w for per in candidates.rows for w in per} if candidates.current else set()
+        loaded = _pipelined_load(matching.exact_statement(sha256s=digests, urls=url_pairs, identifiers=identifiers),
+                                 bool(url_pairs), candidates.row_ids(), similar_ids, using)
+        by_sha, exact_urls, pattern_urls, by_identifier = matching.exact_rows_collect(
+            loaded.exact_rows, urls=url_pairs, identifiers=identifiers)
+    else:
+        by_sha, exact_urls, pattern_urls, by_identifier = matching.works_by_exact(
+            sha256s=digests, urls=url_pairs, identifiers=identifiers, using=using)
+        near = matching.works_by_phash(queries)
 
     # Most items have no candidate at all: they share one empty fact of each kind (never mutated).
     exact: list[dict[WorkId, set[str]]] = [_NO_EXACT] * len(items)
@@ -128,15 +136,13 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
     url_work_ids = {w for per in patterns for w in per}
     url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
     if pipelined:
-        # While no hash row was deleted or changed since the index read them, the similar works are
-        # read by work; otherwise each row is confirmed as they are read.
-        similar_ids = {w for per in candidates.rows for w in per} if candidates.current else set()
-        facts.works, facts.similar_works, grants, facts.proven_hosts, present = _works_grants_hosts_pipelined(
-            work_ids, candidates.row_ids(), similar_ids, url_work_ids, using
-        )
-        near = candidates.distances(present)  # a hash row deleted since the index read it never matches
+        # The statements read the works of every row the lookups found, a few more than match
+        # (identifiers of another scheme, patterns that do not cover the URL): only matches count.
+        facts.works = {w: loaded.works[w] for w in work_ids if w in loaded.works}
+        facts.similar_works, facts.proven_hosts = loaded.similar_works, loaded.proven_hosts
+        near = candidates.distances(loaded.present)  # a hash row deleted since the index read it never matches
         _similar_place(similar, exact, phash_items, near, position)
-        facts.grants = _grants_by_work([facts.works[w] for w in work_ids if w in facts.works], grants)
+        facts.grants = _grants_by_work(list(facts.works.values()), loaded.grants)
         return facts
     _similar_place(similar, exact, phash_items, near, position)
     similar_ids = {w for per in similar for w in per}
@@ -228,14 +234,17 @@ _GRANTOR_FIELDS = ("id", "slug", "verified_at", "suspended_at")
 _HOST_FIELDS = ("id", "organization_id", "host", "covers_subdomains", "verified_at")
 
 # The same facts as _works_load, _candidate_grants and host_proofs, as three statements that need
-# only the matched work ids: the grants and hosts find the works' ancestors and owners themselves.
+# only the exact lookups ({matched}: the works their rows name, as a subquery over the lookup
+# statement, matching.exact_statement): the grants and hosts find the works' ancestors and
+# owners themselves, and all of them go out with the lookups in one round trip.
+_MATCHED = "SELECT e.work_id FROM ({exact}) AS e(kind, key, key2, is_pattern, host, work_id)"
 _WORKS_SQL = """
 SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
        o.verified_at IS NOT NULL AND o.suspended_at IS NULL,
        EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute d ON d.id = dw.dispute_id
                WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))
 FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
-WHERE w.id = ANY(%s::uuid[])
+WHERE w.id IN ({matched})
 """
 # The works of the near-match index's candidate rows, for the rows the table still holds: the
 # confirmation and the facts in one statement, by hash row id (integers travel cheaper than uuids).
@@ -256,7 +265,7 @@ JOIN registry_organization o ON o.id = w.owner_id
 """
 _GRANT_COLUMNS = f"{model_columns(Grant, 'g', _GRANT_FIELDS)}, {model_columns(Organization, 'o', _GRANTOR_FIELDS)}"
 _GRANTS_SQL = f"""
-WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id = ANY(%s::uuid[]))
+WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id IN ({{matched}}))
 SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
 WHERE g.scope = 'work' AND g.work_id = ANY(ARRAY(
     SELECT id FROM deciding
@@ -270,30 +279,45 @@ WHERE g.scope = 'catalog' AND g.grantor_id = ANY(ARRAY(SELECT DISTINCT owner_id 
 """  # noqa: S608 (column lists are this module's constants)
 _HOSTS_SQL = f"""
 SELECT {model_columns(VerifiedHost, "h", _HOST_FIELDS)} FROM registry_verifiedhost h
-WHERE h.verified_at IS NOT NULL AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id = ANY(%s::uuid[]))
+WHERE h.verified_at IS NOT NULL
+  AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id IN ({{matched}} WHERE e.kind = 1))
 """  # noqa: S608
 
 
-def _works_grants_hosts_pipelined(
-    work_ids: set[WorkId], phash_row_ids: set[int], similar_ids: set[WorkId], url_work_ids: set[WorkId], using: str,
-) -> tuple[dict[WorkId, WorkFacts], dict[WorkId, SimilarWork], list[Grant], dict[int, list[VerifiedHost]], set[int]]:
-    """The facts `_works_load`, `_candidate_grants` and `host_proofs` read, sent together (psycopg's
-    pipeline), with the similar works: of the near-match candidate rows (`phash_row_ids`, with which
-    of those hash rows still exist) or, when those need no confirming, by work (`similar_ids`)."""
+@dataclass
+class _Loaded:
+    exact_rows: list[tuple]
+    works: dict[WorkId, WorkFacts]
+    similar_works: dict[WorkId, SimilarWork]
+    grants: list[Grant]
+    proven_hosts: dict[int, list[VerifiedHost]]
+    present: set[int]  # near-match candidate hash rows the table still holds
+
+
+def _pipelined_load(
+    exact: tuple[str, list] | None, with_urls: bool, phash_row_ids: set[int], similar_ids: set[WorkId], using: str,
+) -> _Loaded:
+    """The exact lookups (`exact`: matching.exact_statement) with the facts `_works_load`,
+    `_candidate_grants` and `host_proofs` read for the works they find, sent together (psycopg's
+    pipeline), with the similar works: of the near-match candidate rows (`phash_row_ids`, with
+    which of those hash rows still exist) or, when those need no confirming, by work (`similar_ids`).
+    `with_urls`: the lookups include URLs, whose owners' proven hosts are read too."""
     statements = []
-    open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
-    if work_ids:
-        deciding = uuid_array(work_ids)
-        statements.append(("works", _WORKS_SQL, [open_statuses, deciding]))
-        statements.append(("grants", _GRANTS_SQL, [deciding]))
+    if exact is not None:
+        exact_sql, exact_params = exact
+        matched = _MATCHED.format(exact=exact_sql)
+        open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
+        statements.append(("exact", exact_sql, exact_params))
+        statements.append(("works", _WORKS_SQL.format(matched=matched), [open_statuses, *exact_params]))
+        statements.append(("grants", _GRANTS_SQL.format(matched=matched), exact_params))
+        if with_urls:  # the owners of works matched by URL: their proven hosts
+            statements.append(("hosts", _HOSTS_SQL.format(matched=matched), exact_params))
     if phash_row_ids:
         statements.append(("similar", _SIMILAR_SQL, [list(phash_row_ids)]))
     listed = list(similar_ids)
     if listed:
         packed = b"".join(work_id.bytes for work_id in listed)
         statements.append(("similar_works", _SIMILAR_WORKS_SQL, [packed, packed]))
-    if url_work_ids:
-        statements.append(("hosts", _HOSTS_SQL, [uuid_array(url_work_ids)]))
     rows = fixed_rows(statements, using)
     works = {}
     for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
@@ -315,7 +339,7 @@ def _works_grants_hosts_pipelined(
     for row in rows.get("hosts", ()):
         proof = model_from_row(VerifiedHost, row, using, _HOST_FIELDS)
         proofs[proof.organization_id].append(proof)
-    return works, similar_works, grants, proofs, present
+    return _Loaded(rows.get("exact", []), works, similar_works, grants, proofs, present)
 
 
 def _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen) -> WorkFacts:
