@@ -87,7 +87,8 @@ class Work(models.Model):
 class ContentFile(models.Model):
     """A file (or just its hashes, from a manifest) that belongs to a work."""
 
-    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="files")
+    # Lookups by work use the (work, sha256) unique index, which leads with it (see WorkURL).
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="files", db_index=False)
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField(null=True, blank=True)
     media_type = models.CharField(max_length=100, blank=True)
@@ -151,7 +152,9 @@ class PerceptualHash(models.Model):
 
 
 class WorkURL(models.Model):
-    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="urls")
+    # Lookups by work use the (work, url_hash) unique index, which leads with it: an index of its
+    # own would only cost every registration (100,000 a bulk upload) a random write more.
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="urls", db_index=False)
     # Normalised URL, or a normalised RFC 9309 pattern when is_pattern.
     url = models.CharField(max_length=2048)
     is_pattern = models.BooleanField(default=False)
@@ -185,7 +188,8 @@ class WorkIdentifier(models.Model):
         ISCC = "iscc", _("ISCC")
         DOI = "doi", _("DOI")
 
-    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="identifiers")
+    # Lookups by work use the (work, scheme, value) unique index, which leads with it (see WorkURL).
+    work = models.ForeignKey(Work, on_delete=models.CASCADE, related_name="identifiers", db_index=False)
     scheme = models.CharField(max_length=10, choices=Scheme.choices)
     value = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
