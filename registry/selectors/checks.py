@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, datetime
 
@@ -39,9 +40,22 @@ def check_list(*, organization: Organization) -> QuerySet[Check]:
     return Check.objects.filter(organization=organization).select_related("api_key", "user").order_by("-checked_at")
 
 
+# A check answered a moment ago may still be on its way into the table: its record is handed to
+# PostgreSQL as the answer leaves and committed a millisecond or two later (decisions.run.PendingRecord).
+RECORD_GRACE_SECONDS = 0.05
+
+
 def check_get(*, organization: Organization, check_id: uuid.UUID | str) -> Check:
-    """One of the organisation's checks; another organisation's is 'not found'."""
-    check = Check.objects.filter(pk=check_id, organization=organization).first()
+    """One of the organisation's checks; another organisation's is 'not found'.
+
+    A miss looks once more after RECORD_GRACE_SECONDS, so that a client reading its receipt back
+    right after the answer finds it.
+    """
+    checks = Check.objects.filter(pk=check_id, organization=organization)
+    check = checks.first()
+    if check is None:
+        time.sleep(RECORD_GRACE_SECONDS)
+        check = checks.first()
     if check is None:
         raise NotFound("No such check.")
     return check

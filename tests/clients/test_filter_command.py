@@ -70,14 +70,20 @@ def test_filter_reads_and_writes_jsonl_parquet_and_tsv(run_kyoka, tmp_path, suff
     assert kept == [r["url"] for r in rows if permitted_by_stub(r)]
 
 
-def test_filter_resumes_after_sigint_without_asking_again(tmp_path):
+def _as_a_background_job() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # what a shell does to a job started with `&`
+
+
+@pytest.mark.parametrize("started", ["in the foreground", "as a background job"])
+def test_filter_resumes_after_sigint_without_asking_again(tmp_path, started):
     write_csv(tmp_path / "in.csv", ROWS)
     with StubRegistry(permitted=permitted_by_stub) as stub:
         stub.delay = 0.3
         environment = {**os.environ, "PYTHONPATH": str(CLIENT_SOURCE), "KYOKA_URL": stub.url, "KYOKA_API_KEY": "k"}
         command = [sys.executable, "-m", "kyoka", "filter", "in.csv", "--purpose", "tdm", "--out", "out.csv",
                    "--batch-size", "50", "--concurrency", "1"]
-        process = subprocess.Popen(command, cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(command, cwd=tmp_path, env=environment, stderr=subprocess.PIPE, text=True,
+                                   preexec_fn=_as_a_background_job if started == "as a background job" else None)
         progress = tmp_path / "out.csv.kyoka-progress.jsonl"
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (not progress.exists() or len(progress.read_text().splitlines()) < 3):

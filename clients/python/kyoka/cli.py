@@ -93,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # SIGTERM is an interruption like Ctrl-C: what was answered is kept, the rest is not permitted.
     signal.signal(signal.SIGTERM, _interrupted)
+    # A shell starts background jobs with SIGINT ignored, and Python keeps it so: `kill -INT` must
+    # still interrupt a filter started with `&` (and one a test suite runs in the background).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return {"check": cmd_check, "filter": cmd_filter, "sync": cmd_sync, "verify": cmd_verify}[args.command](args)
     except KeyboardInterrupt:
