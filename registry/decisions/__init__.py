@@ -1,8 +1,10 @@
 """The check: parse → load → rules → render, and `check_run`, the one entry point.
 
 `registry.decisions.vocabulary` declares the words; `parse` the limits and keys; `load` the few
-set-based queries; `rules` the pure decision; `render` the signed body. The API and the portal's
-console both call `check_run`, so they share every limit and rule.
+set-based queries; `rules` the pure decision; `render` the signed body; `batch` keeps a check's
+plain digests and URLs as columns, so the unregistered majority skips all of that but the
+template it is rendered from. The API and the portal's console both call `check_run`, so they
+share every limit and rule.
 """
 
 from __future__ import annotations

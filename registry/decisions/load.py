@@ -131,10 +131,6 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
             patterns[n] = set(pattern_urls[item.url]) - set(exact[n])
     facts = Facts(exact=exact, patterns=patterns, similar=similar)
     work_ids = {w for per in exact for w in per} | {w for per in patterns for w in per}
-    # Owners of URL matches need their proven hosts; a pattern's owner may not be known yet, so
-    # the hosts are read for the works matched by URL and the rules look them up by owner.
-    url_work_ids = {w for per in patterns for w in per}
-    url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
     if pipelined:
         # The statements read the works of every row the lookups found, a few more than match
         # (identifiers of another scheme, patterns that do not cover the URL): only matches count.
@@ -145,6 +141,10 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
         facts.grants = _grants_by_work(list(facts.works.values()), loaded.grants)
         return facts
     _similar_place(similar, exact, phash_items, near, position)
+    # Owners of URL matches need their proven hosts; a pattern's owner may not be known yet, so
+    # the hosts are read for the works matched by URL and the rules look them up by owner.
+    url_work_ids = {w for per in patterns for w in per}
+    url_work_ids |= {w for per in exact for w, found in per.items() if Method.URL in found}
     similar_ids = {w for per in similar for w in per}
     loaded = _works_load(work_ids | similar_ids)
     facts.works = {w: loaded[w] for w in work_ids if w in loaded}
