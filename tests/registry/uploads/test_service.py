@@ -337,6 +337,24 @@ def test_a_reference_another_organisation_registered_opens_a_dispute_as_single_r
     assert set(dispute.works.values_list("pk", flat=True)) == {theirs.pk, mine.pk}
 
 
+def test_a_shared_url_or_file_hash_opens_a_dispute_with_the_other_owner_only(upload_and_run, studio, make_org):
+    rival = make_org(name="Rival Studio")
+    theirs = do_work_register(acting=OPERATOR, organization=rival, external_ref="R-1", title="Their cel",
+                              urls=["https://cdn.rival.example/cel/1.png"])
+    ours_before = do_work_register(acting=OPERATOR, organization=studio, external_ref="OLD-1", title="Our old cel",
+                                   urls=["https://cdn.aozora.example/cel/2.png"])
+    upload = upload_and_run(csv_manifest([
+        {"external_ref": "MINE-1", "title": "Our cel", "urls": "https://CDN.rival.example/cel/1.png"},
+        # Our own earlier work with the same URL: one owner's catalog, no conflict with itself.
+        {"external_ref": "MINE-2", "title": "Our cel again", "urls": "https://cdn.aozora.example/cel/2.png"},
+    ]))
+    assert upload.failed_count == 0
+    mine = Work.objects.get(owner=studio, external_ref="MINE-1")
+    dispute = Dispute.objects.get()
+    assert set(dispute.works.values_list("pk", flat=True)) == {theirs.pk, mine.pk}
+    assert not Dispute.objects.filter(works=ours_before).exists()
+
+
 def test_a_row_the_database_refuses_fails_alone(upload_and_run, monkeypatch):
     write_rows = upload_service._write_rows
 
