@@ -89,9 +89,11 @@ def batch_parse(raw_items: Any, *, extra: int = 0) -> ParsedBatch:
             keys = raw.keys()
             ref = raw.get("ref")
             if ref is None or type(ref) is str:
+                if ref is not None:
+                    ref = ref[:MAX_REF_LENGTH]  # the same string when it is short enough
                 if keys <= _PLAIN_SHA256 and type(digest := raw.get("sha256")) is str and len(digest) == 64:
                     sha256s.indexes.append(index)
-                    sha256s.refs.append(ref if ref is None or len(ref) <= MAX_REF_LENGTH else ref[:MAX_REF_LENGTH])
+                    sha256s.refs.append(ref)
                     sha256s.keys.append(digest)
                     continue
                 if keys <= _PLAIN_URL and type(url := raw.get("url")) is str:
@@ -101,7 +103,7 @@ def batch_parse(raw_items: Any, *, extra: int = 0) -> ParsedBatch:
                         pass  # parse_item says why
                     else:
                         urls.indexes.append(index)
-                        urls.refs.append(ref if ref is None or len(ref) <= MAX_REF_LENGTH else ref[:MAX_REF_LENGTH])
+                        urls.refs.append(ref)
                         urls.keys.append(normalized)
                         urls.hosts.append(host)
                         continue
