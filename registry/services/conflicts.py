@@ -19,10 +19,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Q
 
 from registry.access import Actor
+from registry.db_statements import lookups_by_index
 from registry.matching.fingerprints import phash_to_hex
 from registry.matching.plainness import file_is_plain
 from registry.matching.urls import url_host
@@ -95,7 +96,8 @@ def conflicts_detect(*, work_ids: Iterable[WorkId]) -> list[Dispute]:
     work_ids = set(work_ids)
     if not work_ids:
         return []
-    return _detect(_shared_references(work_ids))
+    with lookups_by_index(DEFAULT_DB_ALIAS):
+        return _detect(_shared_references(work_ids))
 
 
 @transaction.atomic
@@ -107,7 +109,9 @@ def conflicts_detect_references(*, references: AddedReferences) -> list[Dispute]
     """
     if not references:
         return []
-    return _detect(_hits(references))
+    # A chunk's statistics are those of the tables before the upload grew them (see lookups_by_index).
+    with lookups_by_index(DEFAULT_DB_ALIAS):
+        return _detect(_hits(references))
 
 
 def _detect(shared: list[Hit]) -> list[Dispute]:

@@ -355,6 +355,35 @@ def test_a_shared_url_or_file_hash_opens_a_dispute_with_the_other_owner_only(upl
     assert not Dispute.objects.filter(works=ours_before).exists()
 
 
+def test_a_chunks_conflict_lookups_read_the_reference_tables_by_index(upload_and_run, studio, make_org):
+    """The tables' statistics date from before the upload grew them: the lookups must not trust them to scan."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("planner settings are PostgreSQL's")
+    rival = make_org(name="Rival Studio")
+    do_work_register(acting=OPERATOR, organization=rival, external_ref="R-1", title="Their cel",
+                     urls=["https://cdn.rival.example/cel/1.png"], identifiers=["doi:10.5555/shared.1"])
+    seen: list[tuple[str, str]] = []
+
+    def setting_seen(execute, sql, params, many, context):
+        reads_references = "registry_workurl" in sql or "registry_workidentifier" in sql
+        if sql.lstrip().upper().startswith("SELECT") and reads_references:
+            # The raw connection: what the statement is about to run under, without recursing into wrappers.
+            seen.append((sql, context["connection"].connection.execute("SHOW enable_seqscan").fetchone()[0]))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(setting_seen):
+        upload_and_run(csv_manifest([
+            {"external_ref": "MINE-1", "title": "Our cel", "urls": "https://cdn.rival.example/cel/1.png",
+             "identifiers": "doi:10.5555/shared.1"},
+        ]))
+    assert Dispute.objects.count() == 1
+    lookups = [setting for sql, setting in seen if "ANY" in sql.upper() or " IN " in sql.upper()]
+    assert lookups and set(lookups) == {"off"}, seen
+    assert connection.cursor().connection.execute("SHOW enable_seqscan").fetchone()[0] == "on"
+
+
 def test_a_row_the_database_refuses_fails_alone(upload_and_run, monkeypatch):
     write_rows = upload_service._write_rows
 
