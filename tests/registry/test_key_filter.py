@@ -186,6 +186,26 @@ def test_warming_a_worker_builds_its_filter_and_maps_the_shared_near_match_index
     assert phash_index("default").stats()["generation"] >= 1  # mapped before any near-match request
 
 
+def test_warming_a_worker_prepares_the_checks_statements_and_records_nothing(studio):
+    from registry.models import Check, WorkAccess
+
+    register(studio, "W-warm", sha256=SHA, urls=["https://cdn.aozora.example/cel/1.png"],
+             identifiers=["doi:10.5555/aozora.1"])
+
+    def prepared() -> set[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return {statement for statement, in cursor.fetchall()}
+
+    before = prepared()
+    check_path_warm()
+    new = prepared() - before
+    # The lookups by key and the statement that loads the matched works' facts, ready before any request.
+    assert any("registry_contentfile" in statement for statement in new), new
+    assert any("registry_grant" in statement for statement in new), new
+    assert not Check.objects.exists() and not WorkAccess.objects.exists()
+
+
 def test_warming_a_worker_loads_what_its_first_request_would_and_freezes_it_out_of_the_collector():
     db = settings.DATABASES["default"]
     script = textwrap.dedent("""
