@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.db import connections
 from django.db.backends.postgresql.base import ServerBindingCursor
@@ -76,23 +76,31 @@ def fixed_cursor(using: str):
     return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
-def fixed_rows(statements: list[tuple[str, str, list]], using: str) -> dict[str, list[tuple]]:
+def fixed_rows(
+    statements: list[tuple[str, str, list]], using: str, *, meanwhile: Callable[[], object] | None = None,
+) -> dict[str, list[tuple]]:
     """Each (name, sql, params) statement's rows, all sent before any is read (psycopg's pipeline).
 
-    The rows are as psycopg returns them: no ORM converter is applied.
+    `meanwhile`, when given, is called once, after the statements went out and before their rows
+    are read: work that needs no database runs while the server works (it must not use this
+    connection). The rows are as psycopg returns them: no ORM converter is applied.
     """
     if not statements:
+        if meanwhile is not None:
+            meanwhile()
         return {}
     connection = connections[using]
     cursors = {name: fixed_cursor(using) for name, _, _ in statements}
     try:
-        if len(statements) == 1:
+        if len(statements) == 1 and meanwhile is None:
             (name, sql, params), = statements
             cursors[name].execute(sql, params)
             return {name: cursors[name].fetchall()}
         with connection.connection.pipeline():
             for name, sql, params in statements:
                 cursors[name].execute(sql, params)
+            if meanwhile is not None:
+                meanwhile()
             return {name: cursor.fetchall() for name, cursor in cursors.items()}
     finally:
         for cursor in cursors.values():

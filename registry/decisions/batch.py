@@ -18,6 +18,7 @@ filter keeps goes through them, and a key it rules out is one no row holds. Prop
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +71,8 @@ class DecidedBatch:
     sha256s: PlainKeys
     urls: PlainKeys
     plain_decided: int = 0  # plain keys the filter kept: they are answered in `results`
+    # The plain keys' results as JSON, when the `meanwhile` of batch_decide wrote them (render.plain_parts_render).
+    plain_parts: list[bytes] | None = None
 
     @property
     def unregistered_plain(self) -> int:
@@ -126,8 +129,15 @@ def _valid_digests_only(column: PlainKeys, raw_items: list, items: list[Item]) -
     return kept
 
 
-def batch_decide(request: CheckRequest, batch: ParsedBatch) -> DecidedBatch:
-    """Answer every item: plain keys the filter rules out are unregistered; the rest take the rules."""
+def batch_decide(
+    request: CheckRequest, batch: ParsedBatch, *, meanwhile: Callable[[], list[bytes]] | None = None,
+) -> DecidedBatch:
+    """Answer every item: plain keys the filter rules out are unregistered; the rest take the rules.
+
+    `meanwhile` (render.plain_parts_render of the batch) is called while the database looks up the
+    kept keys, when it does (PostgreSQL): the unregistered majority's results are written in the time
+    the check would otherwise wait, and kept as `plain_parts`.
+    """
     valid = [item for item in batch.items if item.error is None]
     # One filter call (one freshness fetch) for every key of the batch.
     maybe = registered_candidates(
@@ -142,6 +152,10 @@ def batch_decide(request: CheckRequest, batch: ParsedBatch) -> DecidedBatch:
     items += [Item(sha256s.indexes[k], sha256s.refs[k], sha256s.keys[k]) for k in kept]
     kept_urls = [k for k, key in enumerate(urls.keys) if key in maybe.urls] if maybe.urls else []
     items += [Item(urls.indexes[k], urls.refs[k], url=urls.keys[k], url_host=urls.hosts[k]) for k in kept_urls]
-    results = decide_items(request, items, facts_load(items, candidates=maybe)) if items else []
+    written: list[list[bytes]] = []
+    while_waiting = (lambda: written.append(meanwhile())) if meanwhile is not None else None
+    results: list[ItemResult] = []
+    if items:
+        results = decide_items(request, items, facts_load(items, candidates=maybe, meanwhile=while_waiting))
     return DecidedBatch(size=batch.size, results=results, sha256s=sha256s, urls=urls,
-                        plain_decided=len(kept) + len(kept_urls))
+                        plain_decided=len(kept) + len(kept_urls), plain_parts=written[0] if written else None)

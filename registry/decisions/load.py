@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import NamedTuple
@@ -67,9 +68,13 @@ class Facts:
     grants: dict[WorkId, list[Grant]] = field(default_factory=dict)
 
 
-def facts_load(items: list[Item], *, candidates: Candidates | None = None) -> Facts:
+def facts_load(
+    items: list[Item], *, candidates: Candidates | None = None, meanwhile: Callable[[], object] | None = None,
+) -> Facts:
     """The facts for `items`. `candidates`, when given, is what the key filter said of (at least)
-    these items' keys (batch_decide asks it once for the whole batch)."""
+    these items' keys (batch_decide asks it once for the whole batch). `meanwhile` is called once
+    the statements are on their way and before their rows are read, when they go out together
+    (PostgreSQL); otherwise not at all."""
     valid = [item for item in items if item.error is None]
     # Keys the filter rules out are registered by no one: they cost no lookup (selectors/key_filter).
     maybe = candidates if candidates is not None else registered_candidates(
@@ -79,10 +84,10 @@ def facts_load(items: list[Item], *, candidates: Candidates | None = None) -> Fa
     )
     # The rest may read from a replica, once it has replayed everything committed until now.
     with decision_reads():
-        return _facts_of(items, valid, maybe)
+        return _facts_of(items, valid, maybe, meanwhile)
 
 
-def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
+def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates, meanwhile: Callable[[], object] | None) -> Facts:
     sha_items = [i for i in valid if i.sha256 is not None and i.sha256 in maybe.sha256s]
     url_items = [i for i in valid if i.url is not None and i.url in maybe.urls]
     identifier_items = [i for i in valid if i.identifier is not None and i.identifier in maybe.identifiers]
@@ -101,7 +106,7 @@ def _facts_of(items: list[Item], valid: list[Item], maybe: Candidates) -> Facts:
         # read by work; otherwise each row is confirmed as they are read.
         similar_ids = {w for per in candidates.rows for w in per} if candidates.current else set()
         loaded = _pipelined_load(matching.exact_statement(sha256s=digests, urls=url_pairs, identifiers=identifiers),
-                                 bool(url_pairs), candidates.row_ids(), similar_ids, using)
+                                 bool(url_pairs), candidates.row_ids(), similar_ids, using, meanwhile)
         by_sha, exact_urls, pattern_urls, by_identifier = matching.exact_rows_collect(
             loaded.exact_rows, urls=url_pairs, identifiers=identifiers)
     else:
@@ -296,6 +301,7 @@ class _Loaded:
 
 def _pipelined_load(
     exact: tuple[str, list] | None, with_urls: bool, phash_row_ids: set[int], similar_ids: set[WorkId], using: str,
+    meanwhile: Callable[[], object] | None = None,
 ) -> _Loaded:
     """The exact lookups (`exact`: matching.exact_statement) with the facts `_works_load`,
     `_candidate_grants` and `host_proofs` read for the works they find, sent together (psycopg's
@@ -318,7 +324,7 @@ def _pipelined_load(
     if listed:
         packed = b"".join(work_id.bytes for work_id in listed)
         statements.append(("similar_works", _SIMILAR_WORKS_SQL, [packed, packed]))
-    rows = fixed_rows(statements, using)
+    rows = fixed_rows(statements, using, meanwhile=meanwhile)
     works = {}
     for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
         works[work_id] = _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen)

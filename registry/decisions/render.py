@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from django.conf import settings
 
-from registry.decisions.batch import DecidedBatch
+from registry.decisions.batch import DecidedBatch, ParsedBatch
 from registry.decisions.parse import CheckRequest, Item
 from registry.decisions.rules import ItemResult
 from registry.decisions.vocabulary import Decision, Reason
@@ -94,19 +94,28 @@ _URL_WITHOUT_REF = unregistered_template(sha256=False, with_ref=False)
 def results_render(decided: DecidedBatch) -> bytes:
     """The `results` array, in item order, as JSON: every plain key as unregistered, then the
     results of the items that took the rules in their places (the plain keys among them too)."""
+    parts = decided.plain_parts if decided.plain_parts is not None else plain_parts_render(decided)
     dumps = orjson.dumps
-    parts: list[bytes] = [b""] * decided.size
-    column = decided.sha256s
-    for index, ref, digest in zip(column.indexes, column.refs, column.keys, strict=True):
-        parts[index] = (_SHA256_WITHOUT_REF % (index, digest.encode()) if ref is None
-                        else _SHA256_WITH_REF % (index, dumps(ref), digest.encode()))
-    column = decided.urls
-    for index, ref, url in zip(column.indexes, column.refs, column.keys, strict=True):
-        parts[index] = (_URL_WITHOUT_REF % (index, dumps(url)) if ref is None
-                        else _URL_WITH_REF % (index, dumps(ref), dumps(url)))
     for result in decided.results:
         parts[result.item.index] = dumps(result_render(result))
     return b"[" + b",".join(parts) + b"]"
+
+
+def plain_parts_render(batch: ParsedBatch | DecidedBatch) -> list[bytes]:
+    """A list of `batch.size` JSON results with every plain key's in its place, written as
+    unregistered; every other place empty (`results_render` fills them). It needs only the parsed
+    columns, so a check writes it while the database looks up the rest (batch_decide's `meanwhile`)."""
+    dumps = orjson.dumps
+    parts: list[bytes] = [b""] * batch.size
+    column = batch.sha256s
+    for index, ref, digest in zip(column.indexes, column.refs, column.keys, strict=True):
+        parts[index] = (_SHA256_WITHOUT_REF % (index, digest.encode()) if ref is None
+                        else _SHA256_WITH_REF % (index, dumps(ref), digest.encode()))
+    column = batch.urls
+    for index, ref, url in zip(column.indexes, column.refs, column.keys, strict=True):
+        parts[index] = (_URL_WITHOUT_REF % (index, dumps(url)) if ref is None
+                        else _URL_WITH_REF % (index, dumps(ref), dumps(url)))
+    return parts
 
 
 def body_render(

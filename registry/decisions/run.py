@@ -21,7 +21,7 @@ from registry.access import Actor, authorize
 from registry.db_statements import fixed_cursor, uuid_array
 from registry.decisions.batch import DecidedBatch, ParsedBatch, PlainKeys, batch_decide, batch_parse
 from registry.decisions.parse import file_items, items_limit_check, parse_check_request, probe_budget_check
-from registry.decisions.render import body_render, summary_count
+from registry.decisions.render import body_render, plain_parts_render, summary_count
 from registry.decisions.vocabulary import Decision
 from registry.exceptions import PermissionDenied
 from registry.metrics import record_check
@@ -73,7 +73,8 @@ def check_run(
         batch = ParsedBatch(size=len(uploads), sha256s=PlainKeys(), urls=PlainKeys(), items=[])
     batch.items += file_items(uploads, first_index=batch.size - len(uploads))
     probe_budget_check(batch.items)
-    decided = batch_decide(terms, batch)
+    # The unregistered majority's results are written while the database looks up the rest.
+    decided = batch_decide(terms, batch, meanwhile=lambda: plain_parts_render(batch))
     outcome = do_check_record(actor=actor, request_terms=terms, decided=decided, record_later=record_later)
     record_check(Counter(outcome.summary), terms.purpose, time.perf_counter() - started)
     return outcome

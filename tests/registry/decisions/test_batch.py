@@ -98,3 +98,39 @@ def test_unregistered_plain_keys_render_as_result_render_writes_them(rows):
         expected.append(result_render(ItemResult(item, Decision.UNREGISTERED, Reason.NO_MATCH)))
     decided = DecidedBatch(size=len(rows), results=[], sha256s=sha256s, urls=urls)
     assert results_render(decided) == orjson.dumps(expected)
+
+
+@pytest.mark.django_db
+def test_the_plain_results_are_written_while_the_lookups_are_in_flight_and_read_the_same(studio):
+    from django.db import connection
+
+    from registry.decisions.batch import batch_decide
+    from registry.decisions.parse import parse_check_request
+    from registry.decisions.render import plain_parts_render
+    from registry.services.references import Content, contents_add
+    from registry.services.works import do_work_register
+    from tests.conftest import OPERATOR
+
+    work = do_work_register(acting=OPERATOR, organization=studio, external_ref="P-1", title="Cel",
+                            urls=["https://cdn.aozora.example/cel/1.png"])
+    contents_add(contents=[(work.pk, Content(sha256="ab" * 32, phash=None))])
+    raw = [{"ref": "mine", "sha256": "ab" * 32}, {"sha256": "cd" * 32},
+           {"ref": "u", "url": "https://cdn.aozora.example/cel/1.png"}, {"url": "https://web.example/x.png"},
+           {"identifier": "isbn:978-4-04-102622-9"}]
+    terms = parse_check_request(requester=studio, purpose="train-ai")
+    batch = batch_parse(raw)
+    in_flight = []
+
+    def meanwhile() -> list[bytes]:
+        if connection.vendor == "postgresql":  # the lookups went out and their rows are not read yet
+            in_flight.append(connection.connection.pgconn.pipeline_status != 0)
+        return plain_parts_render(batch)
+
+    overlapped = batch_decide(terms, batch, meanwhile=meanwhile)
+    plain = batch_decide(terms, batch_parse(raw))
+    if connection.vendor == "postgresql":
+        assert in_flight == [True] and overlapped.plain_parts is not None
+    assert results_render(overlapped) == results_render(plain)
+    results = orjson.loads(results_render(overlapped))
+    assert [r["decision"] for r in results] == ["not_permitted", "unregistered", "not_permitted", "unregistered",
+                                                "unregistered"]
