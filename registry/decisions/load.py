@@ -238,19 +238,65 @@ _GRANT_FIELDS = (
 _GRANTOR_FIELDS = ("id", "slug", "verified_at", "suspended_at")
 _HOST_FIELDS = ("id", "organization_id", "host", "covers_subdomains", "verified_at")
 
-# The same facts as _works_load, _candidate_grants and host_proofs, as three statements that need
-# only the exact lookups ({matched}: the works their rows name, as a subquery over the lookup
-# statement, matching.exact_statement): the grants and hosts find the works' ancestors and
-# owners themselves, and all of them go out with the lookups in one round trip.
-_MATCHED = "SELECT e.work_id FROM ({exact}) AS e(kind, key, key2, is_pattern, host, work_id)"
-_WORKS_SQL = """
-SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
-       o.verified_at IS NOT NULL AND o.suspended_at IS NULL,
-       EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute d ON d.id = dw.dispute_id
-               WHERE dw.work_id = w.id AND dw.freezes AND d.status = ANY(%s))
-FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
-WHERE w.id IN ({matched})
-"""
+# The same facts as _works_load, _candidate_grants and host_proofs, with the exact lookups, in one
+# statement: the lookups ({exact}: matching.exact_statement) run once, the works they match are
+# read once, and the grants and hosts are found from those (their ancestors and owners). The four
+# kinds of row come back as one set, each in its own columns, told apart by the first: 0 a lookup
+# row, 1 a work, 2 a grant and its grantor, 3 a proven host. The first branch returns no row; it
+# gives every column its type from the tables (a NULL in a UNION has none of its own).
+_EXACT_COLUMNS, _WORK_COLUMNS = 6, 8
+_GRANT_COLUMNS = f"{model_columns(Grant, 'g', _GRANT_FIELDS)}, {model_columns(Organization, 'o', _GRANTOR_FIELDS)}"
+_HOST_COLUMNS = model_columns(VerifiedHost, "h", _HOST_FIELDS)
+_GRANT_WIDTH, _HOST_WIDTH = len(_GRANT_FIELDS) + len(_GRANTOR_FIELDS), len(_HOST_FIELDS)
+
+
+def _nulls(count: int) -> str:
+    return ", ".join(["NULL"] * count)
+
+
+_FACTS_SQL = f"""
+WITH e(kind, key, key2, is_pattern, host, work_id) AS MATERIALIZED ({{exact}}),
+d AS MATERIALIZED (
+    SELECT w.id, w.title, w.status, w.lineage, w.owner_id, o.slug,
+           o.verified_at IS NOT NULL AND o.suspended_at IS NULL AS verified,
+           EXISTS (SELECT 1 FROM registry_disputework dw JOIN registry_dispute dp ON dp.id = dw.dispute_id
+                   WHERE dw.work_id = w.id AND dw.freezes AND dp.status = ANY(%s)) AS frozen
+    FROM registry_work w JOIN registry_organization o ON o.id = w.owner_id
+    WHERE w.id IN (SELECT work_id FROM e)
+)
+SELECT NULL::integer, NULL::integer, NULL::text, NULL::text, NULL::boolean, NULL::text, NULL::uuid,
+       w.id, w.title, w.status, w.lineage, w.owner_id, o.slug, NULL::boolean, NULL::boolean,
+       {_GRANT_COLUMNS}, {_HOST_COLUMNS}
+FROM registry_work w, registry_organization o, registry_grant g, registry_verifiedhost h WHERE false
+UNION ALL
+SELECT 0, e.kind, e.key, e.key2, e.is_pattern, e.host, e.work_id, {_nulls(_WORK_COLUMNS + _GRANT_WIDTH + _HOST_WIDTH)}
+FROM e
+UNION ALL
+SELECT 1, {_nulls(_EXACT_COLUMNS)}, d.*, {_nulls(_GRANT_WIDTH + _HOST_WIDTH)} FROM d
+UNION ALL
+SELECT 2, {_nulls(_EXACT_COLUMNS + _WORK_COLUMNS)}, {_GRANT_COLUMNS}, {_nulls(_HOST_WIDTH)}
+FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
+WHERE g.scope = 'work' AND g.work_id = ANY(ARRAY(
+    SELECT id FROM d
+    UNION
+    SELECT part::uuid FROM d, unnest(string_to_array(trim(BOTH '/' FROM lineage), '/')) AS part
+    WHERE part <> ''
+))
+UNION ALL
+SELECT 2, {_nulls(_EXACT_COLUMNS + _WORK_COLUMNS)}, {_GRANT_COLUMNS}, {_nulls(_HOST_WIDTH)}
+FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
+WHERE g.scope = 'catalog' AND g.grantor_id = ANY(ARRAY(SELECT DISTINCT owner_id FROM d))
+"""  # noqa: S608 (column lists are this module's constants)
+# Only when URLs were looked up: the proven hosts of the owners of works matched by URL.
+_FACTS_HOSTS_SQL = f"""
+UNION ALL
+SELECT 3, {_nulls(_EXACT_COLUMNS + _WORK_COLUMNS + _GRANT_WIDTH)}, {_HOST_COLUMNS}
+FROM registry_verifiedhost h
+WHERE h.verified_at IS NOT NULL
+  AND h.organization_id IN (SELECT owner_id FROM d WHERE id IN (SELECT work_id FROM e WHERE kind = 1))
+"""  # noqa: S608
+_WORKS_AT, _GRANTS_AT = 1 + _EXACT_COLUMNS, 1 + _EXACT_COLUMNS + _WORK_COLUMNS
+_HOSTS_AT = _GRANTS_AT + _GRANT_WIDTH
 # The works of the near-match index's candidate rows, for the rows the table still holds: the
 # confirmation and the facts in one statement, by hash row id (integers travel cheaper than uuids).
 _SIMILAR_SQL = """
@@ -268,26 +314,6 @@ SELECT q.n, w.title, o.slug FROM generate_series(0, length(%s) / 16 - 1) AS q(n)
 JOIN registry_work w ON w.id = encode(substring(%s FROM q.n * 16 + 1 FOR 16), 'hex')::uuid
 JOIN registry_organization o ON o.id = w.owner_id
 """
-_GRANT_COLUMNS = f"{model_columns(Grant, 'g', _GRANT_FIELDS)}, {model_columns(Organization, 'o', _GRANTOR_FIELDS)}"
-_GRANTS_SQL = f"""
-WITH deciding AS MATERIALIZED (SELECT id, owner_id, lineage FROM registry_work WHERE id IN ({{matched}}))
-SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
-WHERE g.scope = 'work' AND g.work_id = ANY(ARRAY(
-    SELECT id FROM deciding
-    UNION
-    SELECT part::uuid FROM deciding, unnest(string_to_array(trim(BOTH '/' FROM lineage), '/')) AS part
-    WHERE part <> ''
-))
-UNION ALL
-SELECT {_GRANT_COLUMNS} FROM registry_grant g JOIN registry_organization o ON o.id = g.grantor_id
-WHERE g.scope = 'catalog' AND g.grantor_id = ANY(ARRAY(SELECT DISTINCT owner_id FROM deciding))
-"""  # noqa: S608 (column lists are this module's constants)
-_HOSTS_SQL = f"""
-SELECT {model_columns(VerifiedHost, "h", _HOST_FIELDS)} FROM registry_verifiedhost h
-WHERE h.verified_at IS NOT NULL
-  AND h.organization_id IN (SELECT owner_id FROM registry_work WHERE id IN ({{matched}} WHERE e.kind = 1))
-"""  # noqa: S608
-
 
 @dataclass
 class _Loaded:
@@ -311,13 +337,9 @@ def _pipelined_load(
     statements = []
     if exact is not None:
         exact_sql, exact_params = exact
-        matched = _MATCHED.format(exact=exact_sql)
         open_statuses = [status.value for status in Dispute.OPEN_STATUSES]
-        statements.append(("exact", exact_sql, exact_params))
-        statements.append(("works", _WORKS_SQL.format(matched=matched), [open_statuses, *exact_params]))
-        statements.append(("grants", _GRANTS_SQL.format(matched=matched), exact_params))
-        if with_urls:  # the owners of works matched by URL: their proven hosts
-            statements.append(("hosts", _HOSTS_SQL.format(matched=matched), exact_params))
+        sql = _FACTS_SQL.format(exact=exact_sql) + (_FACTS_HOSTS_SQL if with_urls else "")
+        statements.append(("facts", sql, [*exact_params, open_statuses]))
     if phash_row_ids:
         statements.append(("similar", _SIMILAR_SQL, [list(phash_row_ids)]))
     listed = list(similar_ids)
@@ -325,9 +347,22 @@ def _pipelined_load(
         packed = b"".join(work_id.bytes for work_id in listed)
         statements.append(("similar_works", _SIMILAR_WORKS_SQL, [packed, packed]))
     rows = fixed_rows(statements, using, meanwhile=meanwhile)
-    works = {}
-    for work_id, title, status, lineage, owner_id, slug, verified, frozen in rows.get("works", ()):
-        works[work_id] = _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen)
+    exact_rows, works, grants, proofs = [], {}, [], defaultdict(list)
+    for row in rows.get("facts", ()):
+        part = row[0]
+        if part == 0:
+            exact_rows.append(row[1:_WORKS_AT])
+        elif part == 1:
+            work_id, title, status, lineage, owner_id, slug, verified, frozen = row[_WORKS_AT:_GRANTS_AT]
+            works[work_id] = _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen)
+        elif part == 2:
+            grant = model_from_row(Grant, row[_GRANTS_AT:_GRANTS_AT + len(_GRANT_FIELDS)], using, _GRANT_FIELDS)
+            grant.grantor = model_from_row(Organization, row[_GRANTS_AT + len(_GRANT_FIELDS):_HOSTS_AT], using,
+                                           _GRANTOR_FIELDS)
+            grants.append(grant)
+        else:
+            proof = model_from_row(VerifiedHost, row[_HOSTS_AT:], using, _HOST_FIELDS)
+            proofs[proof.organization_id].append(proof)
     present = set()
     similar_works = {}
     for row_id, work_id, title, slug in rows.get("similar", ()):
@@ -335,17 +370,7 @@ def _pipelined_load(
         similar_works[work_id] = SimilarWork(work_id, title, slug)
     for position, title, slug in rows.get("similar_works", ()):
         similar_works[listed[position]] = SimilarWork(listed[position], title, slug)
-    grants = []
-    width = len(_GRANT_FIELDS)
-    for row in rows.get("grants", ()):
-        grant = model_from_row(Grant, row[:width], using, _GRANT_FIELDS)
-        grant.grantor = model_from_row(Organization, row[width:], using, _GRANTOR_FIELDS)
-        grants.append(grant)
-    proofs: dict[int, list[VerifiedHost]] = defaultdict(list)
-    for row in rows.get("hosts", ()):
-        proof = model_from_row(VerifiedHost, row, using, _HOST_FIELDS)
-        proofs[proof.organization_id].append(proof)
-    return _Loaded(rows.get("exact", []), works, similar_works, grants, proofs, present)
+    return _Loaded(exact_rows, works, similar_works, grants, proofs, present)
 
 
 def _work_facts(work_id, title, status, lineage, owner_id, slug, verified, frozen) -> WorkFacts:
