@@ -293,11 +293,14 @@ class PhashIndex:
                 for row, owner, distance, row_id in zip(rows.tolist(), owners.tolist(), distances.tolist(), row_ids,
                                                         strict=True):
                     self._keep(results[owner], work_of[row], distance, row_id)
-        for row_id, value, work in zip(tail.ids, tail.values, tail.works, strict=True):
-            for index, (target, limit) in enumerate(queries):
-                distance = ((value ^ target) & 0xFFFFFFFFFFFFFFFF).bit_count()
-                if distance <= limit:
-                    self._keep(results[index], _uuid_of(work), distance, row_id)
+        if tail.ids:
+            # The rows newer than the file (up to MERGE_TAIL_AT of them), against every query at once
+            # per query: a Python loop over rows and queries cost ~1 s per 100 queries at 20,000 rows.
+            tail_values = np.array(tail.values, np.int64)
+            for index, (target, limit) in enumerate(zip(targets.tolist(), limits.tolist(), strict=True)):
+                distances = np.bitwise_count((tail_values ^ np.int64(target)).view(np.uint64))
+                for k in np.flatnonzero(distances <= limit).tolist():
+                    self._keep(results[index], _uuid_of(tail.works[k]), int(distances[k]), tail.ids[k])
         return NearCandidates(results, current)
 
     @staticmethod
@@ -307,8 +310,15 @@ class PhashIndex:
             found[work] = (distance, row_id)
 
     def warm(self) -> None:
-        """Map the shared index (building it if no process has yet) before this process takes traffic."""
+        """Map the shared index (building it if no process has yet) before this process takes traffic,
+        and rebuild it now if it no longer holds what the table does (a file left by an earlier
+        database of the same name, or rows removed while no process ran): otherwise the first
+        reconciliation finds that only RECONCILE_SECONDS later, and until then every near-match
+        lookup searches the difference row by row and confirms rows that are gone."""
         self._fresh()
+        with self._lock:
+            if not self._matches_table():
+                self._rebuild(index_path(self.using), stale_generation=self._shared.generation)
 
     def stats(self) -> dict[str, int]:
         shared = self._shared

@@ -249,3 +249,48 @@ def test_without_its_counter_row_the_index_still_finds_new_hashes_and_confirms_e
     finally:
         with connection.cursor() as cursor:
             cursor.execute("INSERT INTO registry_phash_removals VALUES (1, 0)")
+
+
+def _signed(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)  # committed rows, as other processes write them
+def test_the_rows_newer_than_the_file_are_found_as_the_file_finds_them(studio, monkeypatch):
+    fresh_committed_index()
+    found(BASE)  # the file is built now: every row below is newer, in this process's tail
+    high = BASE | (1 << 63)  # the top bit set: stored as a negative number
+    values = [BASE ^ ((1 << n) - 1) for n in range(0, 14)] + [high ^ ((1 << n) - 1) for n in (0, 5, 9)]
+    rows = [add_hash(studio, f"tail{n}", _signed(value)) for n, value in enumerate(values)]
+    queries = [(BASE, d) for d in (0, 3, 8, 12)] + [(high, 8), (_signed(high), 4), (high ^ 0b1, 0)]
+    from_tail = works_by_phash(queries)
+    assert phash_index_module.phash_index("default").stats()["hashes"] == len(rows)
+    mask = (1 << 64) - 1
+    assert from_tail == [
+        {row.work_id: d for row, value in zip(rows, values, strict=True)
+         if (d := ((value ^ query) & mask).bit_count()) <= limit}
+        for query, limit in queries
+    ]
+    monkeypatch.setattr(phash_index_module.PhashIndex, "MERGE_TAIL_AT", 1)
+    from_file = works_by_phash(queries)  # the tail merged into a new file first
+    assert len(phash_index_module.phash_index("default")._tail.ids) == 0
+    assert from_file == from_tail
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)
+def test_warming_rebuilds_a_file_that_no_longer_holds_the_table(studio):
+    gone = add_hash(studio, "gone", BASE ^ 0b1)
+    fresh_committed_index()
+    earlier = phash_index_module.PhashIndex("default")
+    earlier.warm()
+    built = earlier.stats()
+    # Rows deleted and others written while no process ran (a database made again under the same name).
+    PerceptualHash.objects.filter(pk=gone.pk).delete()
+    kept = add_hash(studio, "kept", BASE ^ 0b11)
+    starting = phash_index_module.PhashIndex("default")
+    starting.warm()
+    assert starting.stats()["generation"] == built["generation"] + 1
+    assert starting.stats()["hashes"] == 1 and len(starting._tail.ids) == 0
+    assert starting.candidates([(BASE, 8)]).rows[0].keys() == {kept.work_id}
