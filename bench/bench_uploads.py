@@ -57,8 +57,10 @@ def recreate_database() -> None:
 
     url = ENV["DATABASE_URL"]
     base, name = url.rsplit("/", 1)
-    if "bench" not in name:
-        raise SystemExit(f"refusing to drop {name!r}: the benchmark database's name must contain 'bench'")
+    # Dropped and made again on every run: never the check benchmark's database (a seeded million
+    # works that takes minutes to make) or any other, even with a DATABASE_URL set for that one.
+    if "bench_uploads" not in name:
+        raise SystemExit(f"refusing to drop {name!r}: this benchmark's database name must contain 'bench_uploads'")
     with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
