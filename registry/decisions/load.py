@@ -18,7 +18,7 @@ from django.db import connections, router
 from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q
 
 from registry.db_router import decision_reads
-from registry.db_statements import fixed_rows, model_columns, model_from_row
+from registry.db_statements import fixed_rows, model_columns, model_from_row, uuid_array
 from registry.decisions.parse import Item
 from registry.decisions.vocabulary import Method
 from registry.models import DisputeWork, Grant, Organization, VerifiedHost, Work
@@ -306,12 +306,13 @@ JOIN registry_organization o ON o.id = w.owner_id
 WHERE p.id = ANY(%s)
 """
 # The same facts when the index's rows need no confirming (NearCandidates.current), by work: one
-# index descent a row instead of three. The works travel as one byte string of 16-byte ids and come
-# back as their positions in it: psycopg dumps and loads uuids one Python call each, which cost
-# more than the statement (1,350 similar works: 6 ms in all, against 10 by hash row).
+# index descent a row instead of three. The works travel as one uuid[] literal (db_statements.uuid_array)
+# and come back as their positions in it: psycopg dumps and loads uuids one Python call each, which
+# cost more than the statement (1,350 similar works: 6 ms in all, against 10 by hash row). Unnested
+# rather than cut from a byte string: 2.7 ms of the server for 1,323 works, against 3.7.
 _SIMILAR_WORKS_SQL = """
-SELECT q.n, w.title, o.slug FROM generate_series(0, length(%s) / 16 - 1) AS q(n)
-JOIN registry_work w ON w.id = encode(substring(%s FROM q.n * 16 + 1 FOR 16), 'hex')::uuid
+SELECT q.n - 1, w.title, o.slug FROM unnest(%s::uuid[]) WITH ORDINALITY AS q(id, n)
+JOIN registry_work w ON w.id = q.id
 JOIN registry_organization o ON o.id = w.owner_id
 """
 
@@ -344,8 +345,7 @@ def _pipelined_load(
         statements.append(("similar", _SIMILAR_SQL, [list(phash_row_ids)]))
     listed = list(similar_ids)
     if listed:
-        packed = b"".join(work_id.bytes for work_id in listed)
-        statements.append(("similar_works", _SIMILAR_WORKS_SQL, [packed, packed]))
+        statements.append(("similar_works", _SIMILAR_WORKS_SQL, [uuid_array(listed)]))
     rows = fixed_rows(statements, using, meanwhile=meanwhile)
     exact_rows, works, grants, proofs = [], {}, [], defaultdict(list)
     for row in rows.get("facts", ()):
