@@ -76,19 +76,22 @@ def fixed_cursor(using: str):
     return connection._prepare_cursor(ServerBindingCursor(connection.connection))
 
 
+Statement = tuple[str, str, list]  # (name, sql, params)
+
+
 def fixed_rows(
-    statements: list[tuple[str, str, list]], using: str, *, meanwhile: Callable[[], object] | None = None,
+    statements: list[Statement], using: str, *, meanwhile: Callable[[], list[Statement] | None] | None = None,
 ) -> dict[str, list[tuple]]:
     """Each (name, sql, params) statement's rows, all sent before any is read (psycopg's pipeline).
 
     `meanwhile`, when given, is called once, after the statements went out and before their rows
     are read: work that needs no database runs while the server works (it must not use this
-    connection). The rows are as psycopg returns them: no ORM converter is applied.
+    connection). The statements it returns, if any, go out after the first and are read with
+    them. The rows are as psycopg returns them: no ORM converter is applied.
     """
     if not statements:
-        if meanwhile is not None:
-            meanwhile()
-        return {}
+        later = meanwhile() if meanwhile is not None else None
+        return fixed_rows(later, using) if later else {}
     connection = connections[using]
     cursors = {name: fixed_cursor(using) for name, _, _ in statements}
     try:
@@ -99,8 +102,9 @@ def fixed_rows(
         with connection.connection.pipeline():
             for name, sql, params in statements:
                 cursors[name].execute(sql, params)
-            if meanwhile is not None:
-                meanwhile()
+            for name, sql, params in (meanwhile() if meanwhile is not None else None) or ():
+                cursors[name] = fixed_cursor(using)
+                cursors[name].execute(sql, params)
             return {name: cursor.fetchall() for name, cursor in cursors.items()}
     finally:
         for cursor in cursors.values():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Q
@@ -172,6 +172,11 @@ def phash_candidates(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_
     asks in the same round trip as the works' facts).
     """
     return phash_index(using).candidates(queries) if queries else NearCandidates([], True)
+
+
+def phash_searcher(*, using: str = DEFAULT_DB_ALIAS) -> Callable[[list[tuple[int, int]]], NearCandidates]:
+    """PostgreSQL: `phash_candidates` over one state of the shared index, for queries searched in parts."""
+    return phash_index(using).searcher()
 
 
 def works_by_phash(queries: list[tuple[int, int]], *, using: str = DEFAULT_DB_ALIAS) -> list[dict[WorkId, int]]:

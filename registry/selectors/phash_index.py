@@ -45,6 +45,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import NamedTuple
@@ -246,7 +247,16 @@ class PhashIndex:
     def candidates(self, queries: list[tuple[int, int]]) -> NearCandidates:
         """For each (value, max_distance): {work: (distance, phash row id)} within that distance, and
         whether they stand without confirming (see NearCandidates)."""
+        return self.searcher()(queries)
+
+    def searcher(self) -> Callable[[list[tuple[int, int]]], NearCandidates]:
+        """`candidates` as a function of the queries, over the index as it is now (caught up with
+        the table once, here): it uses no database, so a caller can search one part of its queries
+        while the database lists what an earlier part found."""
         shared, tail, current = self._fresh()
+        return lambda queries: self._search(shared, tail, current, queries)
+
+    def _search(self, shared: _Shared, tail: _Tail, current: bool, queries: list[tuple[int, int]]) -> NearCandidates:
         results: list[dict[uuid.UUID, tuple[int, int]]] = [{} for _ in queries]
         if not queries:
             return NearCandidates(results, current)

@@ -294,3 +294,40 @@ def test_warming_rebuilds_a_file_that_no_longer_holds_the_table(studio):
     assert starting.stats()["generation"] == built["generation"] + 1
     assert starting.stats()["hashes"] == 1 and len(starting._tail.ids) == 0
     assert starting.candidates([(BASE, 8)]).rows[0].keys() == {kept.work_id}
+
+
+def _near_facts(values: list[int]):
+    items = parse_items([{"phash": f"{value & ((1 << 64) - 1):016x}", "max_distance": 8} for value in values])
+    facts = facts_load(items)
+    return facts.similar, {work: (s.title, s.owner_slug) for work, s in facts.similar_works.items()}
+
+
+@needs_postgresql
+@pytest.mark.django_db(transaction=True)  # committed rows, as other processes write them
+@pytest.mark.parametrize("removed", [False, True], ids=["rows current", "rows confirmed"])
+def test_many_near_match_items_searched_in_two_halves_answer_as_one_search(studio, monkeypatch, removed):
+    from registry.decisions import load
+
+    rows = [add_hash(studio, f"h{n}", BASE ^ (0b11 << (2 * n))) for n in range(6)]
+    gone = add_hash(studio, "gone", BASE ^ (1 << 40))
+    far = add_hash(studio, "far", BASE ^ (0x3FF << 48))  # near the second half's queries only
+    fresh_committed_index()
+    found(BASE)  # the index reads every row now
+    if removed:  # a row deleted after the index read it: every candidate row is confirmed, in both halves
+        PerceptualHash.objects.filter(pk=gone.pk).delete()
+    # The same works near queries of both halves, some near one half only, and queries near nothing.
+    values = [BASE ^ (1 << n) for n in range(14)] + [BASE ^ (0x3FF << 48) ^ n for n in range(6)] + [~BASE] * 4
+    assert len(values) >= load.NEAR_SPLIT_AT
+    statements = Statements()
+    with connection.execute_wrapper(statements):
+        halves = _near_facts(values)
+    listing = "registry_perceptualhash p" if removed else "WITH ORDINALITY"
+    assert sum(listing in sql for sql in statements.sql) == 2  # one listing per half
+    monkeypatch.setattr(load, "NEAR_SPLIT_AT", 10_000)
+    whole = _near_facts(values)
+    assert halves == whole
+    similar, listed = halves
+    assert set(similar[0]) >= {row.work_id for row in rows[:3]} and set(similar[-1]) == set()
+    assert (gone.work_id in listed) is not removed and far.work_id in listed
+    assert set(similar[14]) == {far.work_id} and far.work_id not in similar[0]
+    assert all(listed[work] == (f"h{n}", studio.slug) for n, work in enumerate(r.work_id for r in rows))
