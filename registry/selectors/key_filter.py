@@ -31,10 +31,12 @@ is a candidate):
   rows above it, never a miss. A writer caught between taking its id and taking its xid — inside
   one INSERT — is the one gap left, and the reconciliation below closes it within
   RECONCILE_SECONDS);
-- every RECONCILE_SECONDS the (count, sum of ids) of each table is compared with what the filter
-  holds, in a thread of its own (counting a million-row table costs more than a check, so no
-  request waits for it); on any difference (a deleted row, or anything missed) the filter stops ruling keys out
-  (every key goes to the database) until a full rebuild, done in the background, is in place.
+- at least every RECONCILE_SECONDS (at a random point of its second half, so that a machine's
+  workers do not all count at once) the (count, sum of ids) of each table is compared with what
+  the filter holds, in a thread of its own with no parallel workers (counting a million-row
+  table costs more than a check, so no request waits for it); on any difference (a deleted row,
+  or anything missed) the filter stops ruling keys out (every key goes to the database) until a
+  full rebuild, done in the background, is in place.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from registry.db_statements import fixed_cursor
 from registry.matching.urls import url_key_digest
-from registry.selectors.reconcile import reconcile_in_background
+from registry.selectors.reconcile import reconcile_in_background, reconcile_spread
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +152,7 @@ class _Snapshot:
     # Per table: the highest id an earlier fetch saw, and the writers running at that fetch.
     pending: dict[str, tuple[int, frozenset[int]]] = field(default_factory=dict)
     reconciled_at: float = 0.0
+    spread: float = field(default_factory=reconcile_spread)  # the share of RECONCILE_SECONDS to the next comparison
 
     def may_hold(self, kind: str, fingerprints: np.ndarray) -> np.ndarray:
         found = self.sorted_keys[kind].contains(fingerprints)
@@ -231,7 +234,7 @@ class KeyFilter:
                 self._rebuild_in_background()
                 return None
             self._fetch_new(snapshot)
-            if time.monotonic() - snapshot.reconciled_at > RECONCILE_SECONDS:
+            if time.monotonic() - snapshot.reconciled_at > RECONCILE_SECONDS * snapshot.spread:
                 self._reconcile_in_background(snapshot)
             if sum(len(t) for t in snapshot.tail_keys.values()) >= MERGE_TAIL_AT:
                 for kind, tail in snapshot.tail_keys.items():
@@ -264,7 +267,7 @@ class KeyFilter:
         million-row table is far slower than a check); on a difference, stop ruling out and rebuild."""
         if self._reconciler is not None and self._reconciler.is_alive():
             return
-        snapshot.reconciled_at = time.monotonic()  # the next one is due RECONCILE_SECONDS from now
+        snapshot.reconciled_at, snapshot.spread = time.monotonic(), reconcile_spread()
         expected = _held(snapshot)
 
         def differs() -> None:

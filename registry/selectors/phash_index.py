@@ -20,7 +20,8 @@ memory-maps it: the pages sit once in the page cache, however many workers map t
 Fresh as the table, like before:
 - every lookup first fetches the rows added since the file's highest id into a per-process tail
   (one indexed query), searched by brute force; a tail of MERGE_TAIL_AT rows triggers a rebuild;
-- every RECONCILE_SECONDS (count, sum of ids) is compared with the table, in a thread of its own,
+- at least every RECONCILE_SECONDS (at a random point of its second half, as the key filter's),
+  (count, sum of ids) is compared with the table, in a thread of its own,
   and the file is rebuilt on the next lookup after any difference, which catches deleted rows and
   rows whose transaction committed after a later id (sequence order is not commit order);
 - a deleted row never matches: the database counts the statements that delete or change hash rows
@@ -56,7 +57,7 @@ from django.db import connections
 
 from registry.db_statements import fixed_cursor
 from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
-from registry.selectors.reconcile import reconcile_in_background
+from registry.selectors.reconcile import reconcile_in_background, reconcile_spread
 
 RECONCILE_SECONDS = 30.0
 _MAGIC = b"KYOKAPH2"
@@ -231,6 +232,7 @@ class PhashIndex:
         self._shared: _Shared | None = None
         self._tail = _Tail()
         self._reconciled_at = 0.0
+        self._reconcile_spread = reconcile_spread()  # of RECONCILE_SECONDS
         self._reconciler: threading.Thread | None = None
         self._differs_at: int | None = None  # the generation a reconciliation found wanting
 
@@ -345,7 +347,7 @@ class PhashIndex:
             assert self._shared is not None
             if self._differs_at == self._shared.generation:
                 self._rebuild(path, stale_generation=self._shared.generation)
-            if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS:
+            if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS * self._reconcile_spread:
                 self._reconcile_in_background()
             if connections[self.using].in_atomic_block:
                 # Inside a transaction the new rows may be its own, never to be committed: they are
@@ -378,7 +380,7 @@ class PhashIndex:
 
     def _adopt(self, shared: _Shared) -> None:
         if self._shared is None or shared.generation != self._shared.generation:
-            self._reconciled_at = time.monotonic()  # the next comparison is due RECONCILE_SECONDS on
+            self._reconciled_at, self._reconcile_spread = time.monotonic(), reconcile_spread()
         self._shared = shared
         # Rows the new file holds leave the tail; the rest stay, and newer ones come by fetching.
         keep = [i for i, row_id in enumerate(self._tail.ids) if row_id > shared.max_id]
@@ -407,7 +409,7 @@ class PhashIndex:
                 ids, values, works = self._load_all()
                 _write_index(path, (current.generation if current else 0) + 1, ids, values, works, removals)
                 self._adopt(_map_index(path))
-                self._reconciled_at = time.monotonic()
+                self._reconciled_at, self._reconcile_spread = time.monotonic(), reconcile_spread()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -417,7 +419,7 @@ class PhashIndex:
         difference the next lookup rebuilds. Called with the lock held."""
         if self._reconciler is not None and self._reconciler.is_alive():
             return
-        self._reconciled_at = time.monotonic()
+        self._reconciled_at, self._reconcile_spread = time.monotonic(), reconcile_spread()
         expected, generation = self._held(), self._shared.generation
 
         def differs() -> None:
