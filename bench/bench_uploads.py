@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/kyoka_bench_uploads .venv/bin/python bench/bench_uploads.py
 
-Drops and recreates its own database (the name must contain "bench"), migrates it, and starts
+Drops and recreates its own database (the name must contain "bench_uploads"), migrates it, and starts
 a real `celery -A portal worker --pool=solo` per scenario, so each worker's peak memory is its
 own. The broker is kombu's filesystem transport in a temporary folder: one message per
 upload, so the broker plays no part in the numbers. Each scenario times an upload from the
