@@ -53,7 +53,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 from registry.db_statements import fixed_cursor
 from registry.matching.urls import url_key_digest
-from registry.selectors.reconcile import reconcile_in_background, reconcile_spread
+from registry.selectors.reconcile import ReconcileSchedule, reconcile_in_background
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +151,7 @@ class _Snapshot:
     safe_id: dict[str, int] = field(default_factory=dict)  # every row at or below is held
     # Per table: the highest id an earlier fetch saw, and the writers running at that fetch.
     pending: dict[str, tuple[int, frozenset[int]]] = field(default_factory=dict)
-    reconciled_at: float = 0.0
-    spread: float = field(default_factory=reconcile_spread)  # the share of RECONCILE_SECONDS to the next comparison
+    reconciling: ReconcileSchedule = field(default_factory=ReconcileSchedule)
 
     def may_hold(self, kind: str, fingerprints: np.ndarray) -> np.ndarray:
         found = self.sorted_keys[kind].contains(fingerprints)
@@ -234,7 +233,7 @@ class KeyFilter:
                 self._rebuild_in_background()
                 return None
             self._fetch_new(snapshot)
-            if time.monotonic() - snapshot.reconciled_at > RECONCILE_SECONDS * snapshot.spread:
+            if snapshot.reconciling.due(RECONCILE_SECONDS):
                 self._reconcile_in_background(snapshot)
             if sum(len(t) for t in snapshot.tail_keys.values()) >= MERGE_TAIL_AT:
                 for kind, tail in snapshot.tail_keys.items():
@@ -267,7 +266,7 @@ class KeyFilter:
         million-row table is far slower than a check); on a difference, stop ruling out and rebuild."""
         if self._reconciler is not None and self._reconciler.is_alive():
             return
-        snapshot.reconciled_at, snapshot.spread = time.monotonic(), reconcile_spread()
+        snapshot.reconciling.restart()
         expected = _held(snapshot)
 
         def differs() -> None:
@@ -354,7 +353,8 @@ class KeyFilter:
         return True
 
     def _read_tables(self) -> tuple[_Snapshot, int]:
-        snapshot = _Snapshot(reconciled_at=time.monotonic())
+        snapshot = _Snapshot()
+        snapshot.reconciling.restart()
         connection = connections[self.using]
         outermost = not connection.in_atomic_block
         # One snapshot for all the reads, so the counts describe exactly the keys read.

@@ -44,7 +44,6 @@ import mmap
 import os
 import tempfile
 import threading
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,7 +56,7 @@ from django.db import connections
 
 from registry.db_statements import fixed_cursor
 from registry.matching.fingerprints import BAND_BITS, band_masks, phash_bands_array
-from registry.selectors.reconcile import reconcile_in_background, reconcile_spread
+from registry.selectors.reconcile import ReconcileSchedule, reconcile_in_background
 
 RECONCILE_SECONDS = 30.0
 _MAGIC = b"KYOKAPH2"
@@ -231,8 +230,7 @@ class PhashIndex:
         self._lock = threading.Lock()
         self._shared: _Shared | None = None
         self._tail = _Tail()
-        self._reconciled_at = 0.0
-        self._reconcile_spread = reconcile_spread()  # of RECONCILE_SECONDS
+        self._reconciling = ReconcileSchedule()
         self._reconciler: threading.Thread | None = None
         self._differs_at: int | None = None  # the generation a reconciliation found wanting
 
@@ -347,7 +345,7 @@ class PhashIndex:
             assert self._shared is not None
             if self._differs_at == self._shared.generation:
                 self._rebuild(path, stale_generation=self._shared.generation)
-            if time.monotonic() - self._reconciled_at > RECONCILE_SECONDS * self._reconcile_spread:
+            if self._reconciling.due(RECONCILE_SECONDS):
                 self._reconcile_in_background()
             if connections[self.using].in_atomic_block:
                 # Inside a transaction the new rows may be its own, never to be committed: they are
@@ -380,7 +378,7 @@ class PhashIndex:
 
     def _adopt(self, shared: _Shared) -> None:
         if self._shared is None or shared.generation != self._shared.generation:
-            self._reconciled_at, self._reconcile_spread = time.monotonic(), reconcile_spread()
+            self._reconciling.restart()
         self._shared = shared
         # Rows the new file holds leave the tail; the rest stay, and newer ones come by fetching.
         keep = [i for i, row_id in enumerate(self._tail.ids) if row_id > shared.max_id]
@@ -409,7 +407,7 @@ class PhashIndex:
                 ids, values, works = self._load_all()
                 _write_index(path, (current.generation if current else 0) + 1, ids, values, works, removals)
                 self._adopt(_map_index(path))
-                self._reconciled_at, self._reconcile_spread = time.monotonic(), reconcile_spread()
+                self._reconciling.restart()
             finally:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
@@ -419,7 +417,7 @@ class PhashIndex:
         difference the next lookup rebuilds. Called with the lock held."""
         if self._reconciler is not None and self._reconciler.is_alive():
             return
-        self._reconciled_at, self._reconcile_spread = time.monotonic(), reconcile_spread()
+        self._reconciling.restart()
         expected, generation = self._held(), self._shared.generation
 
         def differs() -> None:

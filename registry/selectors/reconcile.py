@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from django.db import connections
 
@@ -18,6 +20,21 @@ def reconcile_spread() -> float:
     period they all counted the same million-row tables at the same moment: four workers, ~1.2 s of
     the server's CPU at once every 30 s on this benchmark's two cores."""
     return random.uniform(0.5, 1.0)
+
+
+@dataclass
+class ReconcileSchedule:
+    """When a copy last began comparing itself with its tables, and when the next comparison is due."""
+
+    started_at: float = 0.0  # time.monotonic(); 0: due at the first look
+    spread: float = field(default_factory=reconcile_spread)
+
+    def due(self, period: float) -> bool:
+        return time.monotonic() - self.started_at > period * self.spread
+
+    def restart(self) -> None:
+        """A comparison begins (or the copy was just made from the tables): the next one is due later."""
+        self.started_at, self.spread = time.monotonic(), reconcile_spread()
 
 
 def reconcile_in_background(

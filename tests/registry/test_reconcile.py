@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection, connections
 
-from registry.selectors.reconcile import reconcile_in_background, reconcile_spread
+from registry.selectors.reconcile import ReconcileSchedule, reconcile_in_background, reconcile_spread
 
 
 def test_each_comparison_is_due_within_the_period_at_a_moment_of_its_own():
@@ -13,6 +13,14 @@ def test_each_comparison_is_due_within_the_period_at_a_moment_of_its_own():
     assert all(0.5 <= spread <= 1.0 for spread in spreads)
     # Workers warmed in the same second do not come due together.
     assert max(spreads) - min(spreads) > 0.2
+
+
+def test_a_schedule_is_due_at_first_and_again_only_after_its_share_of_the_period():
+    schedule = ReconcileSchedule()
+    assert schedule.due(30.0)  # never compared: due at the first look
+    schedule.restart()
+    assert not schedule.due(30.0) and schedule.due(0.0)
+    assert 0.5 <= schedule.spread <= 1.0
 
 
 @pytest.mark.django_db(transaction=True)  # the comparison runs on a connection of its own thread
